@@ -1,0 +1,309 @@
+// Package config loads the service's settings: the embedded defaults of
+// configs/defaults.env, overridden by environment variables of the same name.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"todo/configs"
+)
+
+// Config is every setting of the service.
+type Config struct {
+	Env      string // development | production
+	HTTP     HTTP
+	Database Database
+	Auth     Auth
+	Tasks    Tasks
+	Log      Log
+}
+
+// HTTP configures the listener and the server's limits.
+type HTTP struct {
+	Addr              string
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	CORSOrigins       []string
+	TrustedProxies    []netip.Prefix
+}
+
+// Database configures the connection and its pool.
+type Database struct {
+	URL             string // empty: the embedded SQLite file
+	DataDir         string
+	MinConns        int32
+	MaxConns        int32
+	AcquireTimeout  time.Duration
+	MaxConnLifetime time.Duration
+	AutoMigrate     bool
+	DevURL          string // the empty PostgreSQL server migrate diff replays into
+}
+
+// Embedded reports whether the service runs on the embedded SQLite file.
+func (d Database) Embedded() bool {
+	return d.URL == "" || strings.HasPrefix(d.URL, "sqlite:") || strings.HasPrefix(d.URL, "file:")
+}
+
+// Auth configures passwords, tokens and the login limits.
+type Auth struct {
+	Secret       string
+	BcryptCost   int
+	AccessTTL    time.Duration
+	RefreshTTL   time.Duration
+	Issuer       string
+	Audience     string
+	HashSlots    int
+	HashQueue    int
+	RatePerIP    int
+	RatePerEmail int
+}
+
+// Tasks configures the tasks module.
+type Tasks struct {
+	IdempotencyTTL time.Duration
+}
+
+// Log configures the structured logger.
+type Log struct {
+	Level  string // debug | info | warn | error
+	Format string // json | text
+}
+
+// MinSecretLen is the shortest AUTH_SECRET accepted, in bytes.
+const MinSecretLen = 32
+
+// Load reads the defaults and overrides them with getenv. The first invalid
+// setting is an error naming it and what is wrong, in one line.
+func Load(getenv func(string) string) (Config, error) {
+	defaults, err := parseEnvFile(configs.Defaults)
+	if err != nil {
+		return Config{}, fmt.Errorf("configs/defaults.env: %w", err)
+	}
+	r := reader{defaults: defaults, getenv: getenv}
+	c := Config{
+		Env: r.oneOf("APP_ENV", "development", "production"),
+		HTTP: HTTP{
+			Addr:              r.addr("HTTP_ADDR"),
+			ReadHeaderTimeout: r.duration("HTTP_READ_HEADER_TIMEOUT"),
+			ReadTimeout:       r.duration("HTTP_READ_TIMEOUT"),
+			WriteTimeout:      r.duration("HTTP_WRITE_TIMEOUT"),
+			IdleTimeout:       r.duration("HTTP_IDLE_TIMEOUT"),
+			ShutdownTimeout:   r.duration("HTTP_SHUTDOWN_TIMEOUT"),
+			CORSOrigins:       r.origins("HTTP_CORS_ORIGINS"),
+			TrustedProxies:    r.prefixes("HTTP_TRUSTED_PROXIES"),
+		},
+		Database: Database{
+			URL:             r.databaseURL("DATABASE_URL"),
+			DataDir:         r.nonEmpty("DATA_DIR"),
+			MinConns:        int32(r.intRange("DB_MIN_CONNS", 0, 1000)),
+			MaxConns:        int32(r.intRange("DB_MAX_CONNS", 1, 1000)),
+			AcquireTimeout:  r.duration("DB_ACQUIRE_TIMEOUT"),
+			MaxConnLifetime: r.duration("DB_MAX_CONN_LIFETIME"),
+			AutoMigrate:     r.boolean("DB_AUTO_MIGRATE"),
+			DevURL:          r.databaseURL("MIGRATE_DEV_URL"),
+		},
+		Auth: Auth{
+			Secret:       r.str("AUTH_SECRET"),
+			BcryptCost:   r.intRange("AUTH_BCRYPT_COST", 4, 31),
+			AccessTTL:    r.duration("AUTH_ACCESS_TTL"),
+			RefreshTTL:   r.duration("AUTH_REFRESH_TTL"),
+			Issuer:       r.nonEmpty("AUTH_ISSUER"),
+			Audience:     r.nonEmpty("AUTH_AUDIENCE"),
+			HashSlots:    r.intRange("AUTH_HASH_SLOTS", 0, 1024),
+			HashQueue:    r.intRange("AUTH_HASH_QUEUE", 0, 100000),
+			RatePerIP:    r.intRange("AUTH_RATE_PER_IP", 1, 1<<30),
+			RatePerEmail: r.intRange("AUTH_RATE_PER_EMAIL", 1, 1<<30),
+		},
+		Tasks: Tasks{
+			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
+		},
+		Log: Log{
+			Level:  r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+			Format: r.oneOf("LOG_FORMAT", "json", "text"),
+		},
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	if c.Database.MinConns > c.Database.MaxConns {
+		return Config{}, fmt.Errorf("DB_MIN_CONNS: %d is more than DB_MAX_CONNS (%d)", c.Database.MinConns, c.Database.MaxConns)
+	}
+	if c.Auth.HashSlots == 0 {
+		c.Auth.HashSlots = runtime.NumCPU()
+	}
+	switch {
+	case c.Auth.Secret != "" && len(c.Auth.Secret) < MinSecretLen:
+		return Config{}, fmt.Errorf("AUTH_SECRET: must be at least %d bytes, got %d", MinSecretLen, len(c.Auth.Secret))
+	case c.Auth.Secret == "" && (c.Env == "production" || !c.Database.Embedded()):
+		return Config{}, errors.New("AUTH_SECRET: must be set (at least 32 random bytes) in production and with DATABASE_URL; it is generated only for the embedded default")
+	}
+	return c, nil
+}
+
+type reader struct {
+	defaults map[string]string
+	getenv   func(string) string
+	err      error
+}
+
+func (r *reader) str(name string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return r.defaults[name]
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s: "+format, append([]any{name}, args...)...)
+	}
+}
+
+func (r *reader) nonEmpty(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if v == "" {
+		r.fail(name, "must not be empty")
+	}
+	return v
+}
+
+func (r *reader) oneOf(name string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(r.str(name)))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return ""
+}
+
+func (r *reader) duration(name string) time.Duration {
+	v := r.str(name)
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		r.fail(name, "%q is not a duration such as 30s or 15m", v)
+	case d <= 0:
+		r.fail(name, "%q must be positive", v)
+	}
+	return d
+}
+
+func (r *reader) intRange(name string, lo, hi int) int {
+	v := r.str(name)
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		r.fail(name, "%q is not a whole number", v)
+	case n < lo || n > hi:
+		r.fail(name, "%d is outside %d–%d", n, lo, hi)
+	}
+	return n
+}
+
+func (r *reader) boolean(name string) bool {
+	v := r.str(name)
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(name, "%q is not true or false", v)
+	}
+	return b
+}
+
+func (r *reader) addr(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if _, port, err := net.SplitHostPort(v); err != nil {
+		r.fail(name, "%q is not host:port", v)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		r.fail(name, "%q has no valid port", v)
+	}
+	return v
+}
+
+func (r *reader) databaseURL(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		r.fail(name, "not a URL: %v", err)
+		return ""
+	}
+	switch u.Scheme {
+	case "postgres", "postgresql", "sqlite", "file":
+	default:
+		r.fail(name, "scheme %q is not postgres://, postgresql://, sqlite:// or file:", u.Scheme)
+	}
+	return v
+}
+
+func (r *reader) origins(name string) []string {
+	var out []string
+	for _, o := range splitList(r.str(name)) {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			r.fail(name, "%q is not an origin such as https://app.example.com", o)
+			continue
+		}
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	return out
+}
+
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range splitList(r.str(name)) {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				r.fail(name, "%q is not a CIDR such as 10.0.0.0/8 or an address", s)
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func parseEnvFile(text string) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want NAME=value", n)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, sc.Err()
+}
