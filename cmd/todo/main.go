@@ -1,0 +1,46 @@
+// Command todo is the todo service: `todo serve` runs the REST API, `todo
+// migrate apply|status|diff NAME` manages the database schema.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "todo:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  todo serve                 run the REST API (configuration: environment, see README)
+  todo migrate apply         apply pending migrations to DATABASE_URL
+  todo migrate status        list applied and pending migrations
+  todo migrate diff NAME     write a migration for both dialects from the Ent schema`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("missing command")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, getenv, stdout)
+	case "migrate":
+		return migrateCmd(ctx, args[1:], getenv, stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}

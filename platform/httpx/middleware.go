@@ -1,0 +1,131 @@
+package httpx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"todo/platform/apperr"
+)
+
+const (
+	requestIDKey = "httpx.request_id"
+	loggerKey    = "httpx.logger"
+)
+
+// RequestID returns the request's id (the client's X-Request-ID when valid).
+func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// Logger returns the request's logger.
+func Logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(loggerKey); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}
+
+// validRequestID: 1–128 characters of [A-Za-z0-9._-].
+func validRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '.' || b == '_' || b == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// frontDoor is the first middleware: request id, security headers, panic
+// recovery, the access log and the metrics.
+func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		rid := c.GetHeader("X-Request-ID")
+		if !validRequestID(rid) {
+			rid = newRequestID()
+		}
+		c.Set(requestIDKey, rid)
+		c.Set(loggerKey, log)
+		h := c.Writer.Header()
+		h.Set("X-Request-ID", rid)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !strings.HasPrefix(c.Request.URL.Path, "/docs") {
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(c.Request.Context(), "panic", "request_id", rid, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				WriteError(c, apperr.Internal())
+			}
+			route := c.FullPath()
+			if route == "" {
+				route = "unmatched"
+			}
+			elapsed := time.Since(start)
+			st := c.Writer.Status()
+			m.observe(c.Request.Method, route, st, elapsed)
+			if log.Enabled(c.Request.Context(), slog.LevelInfo) {
+				log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+					slog.String("request_id", rid),
+					slog.String("method", c.Request.Method),
+					slog.String("route", route),
+					slog.Int("status", st),
+					slog.Int("bytes", c.Writer.Size()),
+					slog.Duration("duration", elapsed),
+					slog.String("client_ip", c.ClientIP()),
+				)
+			}
+		}()
+		c.Next()
+	}
+}
+
+// cors answers preflights and marks responses for the configured origins
+// only; any other origin gets no CORS headers, so browsers refuse it.
+func cors(origins []string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		origin := c.GetHeader("Origin")
+		if origin == "" {
+			c.Next()
+			return
+		}
+		h := c.Writer.Header()
+		h.Add("Vary", "Origin")
+		if !slices.Contains(origins, origin) {
+			c.Next()
+			return
+		}
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-ID, WWW-Authenticate")
+		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, PUT, DELETE")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			c.AbortWithStatus(http.StatusNoContent)
+			return
+		}
+		c.Next()
+	}
+}
