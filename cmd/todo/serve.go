@@ -23,6 +23,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckServe(); err != nil {
+		return err
+	}
 	log := logging.New(stdout, cfg.Log)
 	if cfg.Auth.Secret == "" {
 		if cfg.Auth.Secret, err = embeddedSecret(cfg.Database.DataDir); err != nil {

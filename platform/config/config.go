@@ -143,13 +143,19 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Auth.HashSlots == 0 {
 		c.Auth.HashSlots = runtime.NumCPU()
 	}
-	switch {
-	case c.Auth.Secret != "" && len(c.Auth.Secret) < MinSecretLen:
+	if c.Auth.Secret != "" && len(c.Auth.Secret) < MinSecretLen {
 		return Config{}, fmt.Errorf("AUTH_SECRET: must be at least %d bytes, got %d", MinSecretLen, len(c.Auth.Secret))
-	case c.Auth.Secret == "" && (c.Env == "production" || !c.Database.Embedded()):
-		return Config{}, errors.New("AUTH_SECRET: must be set (at least 32 random bytes) in production and with DATABASE_URL; it is generated only for the embedded default")
 	}
 	return c, nil
+}
+
+// CheckServe reports what serving needs beyond Load: AUTH_SECRET in
+// production and with DATABASE_URL (only the embedded default generates one).
+func (c Config) CheckServe() error {
+	if c.Auth.Secret == "" && (c.Env == "production" || !c.Database.Embedded()) {
+		return errors.New("AUTH_SECRET: must be set (at least 32 random bytes) in production and with DATABASE_URL; it is generated only for the embedded default")
+	}
+	return nil
 }
 
 type reader struct {

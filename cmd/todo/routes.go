@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"todo/api"
+	"todo/modules/auth"
+	"todo/modules/tasks"
+	"todo/platform/apperr"
+	"todo/platform/config"
+	"todo/platform/database"
+	"todo/platform/httpx"
+)
+
+// newHandler builds the whole HTTP surface: the modules under /api/v1 and
+// the operations routes. Tests build it too.
+func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		database.NewCollector(db),
+	)
+	e, err := httpx.NewEngine(cfg.HTTP, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	bind := httpx.NewBinder()
+	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: time.Now, Binder: bind})
+	if err != nil {
+		return nil, err
+	}
+	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: time.Now, Binder: bind})
+
+	e.GET("/healthz", httpx.Health)
+	e.GET("/readyz", ready(cfg.Database, db))
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	api.Mount(e)
+	v1 := e.Group("/api/v1")
+	authM.Routes(v1)
+	tasksM.Routes(v1, authM.RequireUser())
+	return e, nil
+}
+
+// ready answers 200 when the database answers and no migration is pending.
+func ready(cfg config.Database, db *database.DB) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := db.Ping(ctx); err != nil {
+			httpx.WriteError(c, apperr.ErrUnavailable.WithDetail("the database does not answer").Wrap(err))
+			return
+		}
+		pending, err := pendingMigrations(ctx, cfg, db)
+		if err != nil {
+			httpx.WriteError(c, apperr.ErrUnavailable.WithDetail("the migration state cannot be read").Wrap(err))
+			return
+		}
+		if len(pending) > 0 {
+			httpx.WriteError(c, apperr.ErrUnavailable.WithDetail("%d migration(s) pending", len(pending)))
+			return
+		}
+		httpx.JSON(c, http.StatusOK, gin.H{"status": "ready"})
+	}
+}

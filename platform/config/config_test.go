@@ -1,0 +1,130 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatalf("Load with no environment: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"HTTP_ADDR", c.HTTP.Addr, "127.0.0.1:8080"},
+		{"AUTH_BCRYPT_COST", c.Auth.BcryptCost, 12},
+		{"DB_MIN_CONNS", c.Database.MinConns, int32(10)},
+		{"DB_MAX_CONNS", c.Database.MaxConns, int32(30)},
+		{"DB_ACQUIRE_TIMEOUT", c.Database.AcquireTimeout, 30 * time.Second},
+		{"DB_MAX_CONN_LIFETIME", c.Database.MaxConnLifetime, time.Hour},
+		{"AUTH_ACCESS_TTL", c.Auth.AccessTTL, 15 * time.Minute},
+		{"AUTH_REFRESH_TTL", c.Auth.RefreshTTL, 30 * 24 * time.Hour},
+		{"AUTH_RATE_PER_IP", c.Auth.RatePerIP, 60},
+		{"AUTH_RATE_PER_EMAIL", c.Auth.RatePerEmail, 20},
+		{"TASKS_IDEMPOTENCY_TTL", c.Tasks.IdempotencyTTL, 24 * time.Hour},
+		{"LOG_FORMAT", c.Log.Format, "json"},
+		{"embedded", c.Database.Embedded(), true},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s: got %v, want %v", ck.name, ck.got, ck.want)
+		}
+	}
+	if err := c.CheckServe(); err != nil {
+		t.Errorf("CheckServe on the embedded default: %v", err)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"HTTP_ADDR":            "0.0.0.0:9000",
+		"DATABASE_URL":         "postgres://u@db:5432/todo?sslmode=require",
+		"AUTH_SECRET":          strings.Repeat("s", 32),
+		"AUTH_BCRYPT_COST":     "10",
+		"LOG_LEVEL":            "DEBUG",
+		"HTTP_CORS_ORIGINS":    "https://app.example.com, http://localhost:3000/",
+		"HTTP_TRUSTED_PROXIES": "10.0.0.0/8,192.168.1.7",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Addr != "0.0.0.0:9000" || c.Auth.BcryptCost != 10 || c.Log.Level != "debug" || c.Database.Embedded() {
+		t.Errorf("overrides not applied: %+v", c)
+	}
+	if got := strings.Join(c.HTTP.CORSOrigins, " "); got != "https://app.example.com http://localhost:3000" {
+		t.Errorf("CORS origins: got %q", got)
+	}
+	if len(c.HTTP.TrustedProxies) != 2 || c.HTTP.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Errorf("trusted proxies: got %v", c.HTTP.TrustedProxies)
+	}
+	if err := c.CheckServe(); err != nil {
+		t.Errorf("CheckServe with a secret: %v", err)
+	}
+}
+
+func TestLoadInvalid(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string // the error must start with the setting's name and say this
+	}{
+		{"addr/no-port", map[string]string{"HTTP_ADDR": "localhost"}, `HTTP_ADDR: "localhost" is not host:port`},
+		{"addr/bad-port", map[string]string{"HTTP_ADDR": "localhost:99999"}, `HTTP_ADDR: "localhost:99999" has no valid port`},
+		{"bcrypt/not-number", map[string]string{"AUTH_BCRYPT_COST": "high"}, `AUTH_BCRYPT_COST: "high" is not a whole number`},
+		{"bcrypt/too-high", map[string]string{"AUTH_BCRYPT_COST": "32"}, `AUTH_BCRYPT_COST: 32 is outside 4–31`},
+		{"bcrypt/too-low", map[string]string{"AUTH_BCRYPT_COST": "3"}, `AUTH_BCRYPT_COST: 3 is outside 4–31`},
+		{"log-level", map[string]string{"LOG_LEVEL": "verbose"}, `LOG_LEVEL: "verbose" is not one of debug, info, warn, error`},
+		{"log-format", map[string]string{"LOG_FORMAT": "xml"}, `LOG_FORMAT: "xml" is not one of json, text`},
+		{"duration/garbage", map[string]string{"HTTP_READ_TIMEOUT": "soon"}, `HTTP_READ_TIMEOUT: "soon" is not a duration`},
+		{"duration/negative", map[string]string{"DB_ACQUIRE_TIMEOUT": "-1s"}, `DB_ACQUIRE_TIMEOUT: "-1s" must be positive`},
+		{"database-url/scheme", map[string]string{"DATABASE_URL": "mysql://x"}, `DATABASE_URL: scheme "mysql" is not`},
+		{"pool/min-over-max", map[string]string{"DB_MIN_CONNS": "40"}, `DB_MIN_CONNS: 40 is more than DB_MAX_CONNS (30)`},
+		{"pool/max-zero", map[string]string{"DB_MAX_CONNS": "0"}, `DB_MAX_CONNS: 0 is outside 1–1000`},
+		{"auto-migrate", map[string]string{"DB_AUTO_MIGRATE": "sometimes"}, `DB_AUTO_MIGRATE: "sometimes" is not true or false`},
+		{"secret/short", map[string]string{"AUTH_SECRET": "short"}, `AUTH_SECRET: must be at least 32 bytes, got 5`},
+		{"cors/not-origin", map[string]string{"HTTP_CORS_ORIGINS": "app.example.com"}, `HTTP_CORS_ORIGINS: "app.example.com" is not an origin`},
+		{"proxies/not-cidr", map[string]string{"HTTP_TRUSTED_PROXIES": "10.0.0.0/99"}, `HTTP_TRUSTED_PROXIES: "10.0.0.0/99" is not a CIDR`},
+		{"env", map[string]string{"APP_ENV": "staging"}, `APP_ENV: "staging" is not one of development, production`},
+		{"rate/zero", map[string]string{"AUTH_RATE_PER_IP": "0"}, `AUTH_RATE_PER_IP: 0 is outside`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(env(tc.env))
+			if err == nil {
+				t.Fatalf("Load accepted %v", tc.env)
+			}
+			if !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("got %q, want it to start with %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestCheckServeNeedsSecret(t *testing.T) {
+	for name, e := range map[string]map[string]string{
+		"production": {"APP_ENV": "production"},
+		"postgres":   {"DATABASE_URL": "postgres://u@localhost/todo"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := Load(env(e))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.CheckServe()
+			if err == nil || !strings.HasPrefix(err.Error(), "AUTH_SECRET: must be set") {
+				t.Errorf("got %v, want AUTH_SECRET: must be set", err)
+			}
+		})
+	}
+}
