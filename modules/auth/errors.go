@@ -1,0 +1,31 @@
+package auth
+
+import "todo/platform/apperr"
+
+// The auth module's errors, with the contract's codes.
+var (
+	// ErrInvalidCredentials is a login with an unknown email or a wrong
+	// password: one body for both, so neither can be told from the other.
+	ErrInvalidCredentials = apperr.New(apperr.KindUnauthorized, "invalid_credentials", "email or password is incorrect")
+	// ErrAccountDisabled is a login with correct credentials to an account
+	// whose is_active is false.
+	ErrAccountDisabled = apperr.New(apperr.KindForbidden, "account_disabled", "the account is disabled")
+	// ErrWrongPassword is a wrong current password given to change the
+	// password or delete the account.
+	ErrWrongPassword = apperr.New(apperr.KindForbidden, "wrong_password", "the current password is incorrect")
+	// ErrEmailTaken is a registration with an email that exists, compared
+	// case-insensitively.
+	ErrEmailTaken = apperr.New(apperr.KindConflict, "email_taken", "email is already registered")
+	// ErrUnauthorized is a missing, malformed, expired, tampered or revoked
+	// access token.
+	ErrUnauthorized = apperr.ErrUnauthorized.WithDetail("the access token is missing, invalid or expired")
+	// ErrInvalidRefreshToken is a refresh token that is unknown, expired,
+	// spent or of an ended session.
+	ErrInvalidRefreshToken = apperr.ErrUnauthorized.WithDetail("the refresh token is invalid, expired or spent")
+	// ErrSessionNotFound is a session id that is not one of the caller's
+	// live sessions.
+	ErrSessionNotFound = apperr.ErrNotFound.WithDetail("no such session")
+	// ErrBusy is returned when every password-hashing slot is taken and the
+	// queue is full, or a request waited too long for a slot.
+	ErrBusy = apperr.ErrUnavailable.WithDetail("too many password checks are in progress; retry later")
+)

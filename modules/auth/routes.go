@@ -1,0 +1,85 @@
+// Package auth is the accounts module: registration, login, token refresh
+// and logout, the caller's account and sessions, and the middleware that
+// authenticates every other module's requests.
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"todo/ent"
+	"todo/platform/config"
+	"todo/platform/httpx"
+)
+
+// Deps is what the auth module needs from the process.
+type Deps struct {
+	DB     *ent.Client
+	Config config.Auth
+	Log    *slog.Logger
+	Now    func() time.Time
+	Binder *httpx.Binder
+}
+
+// Module is the auth module: its routes and its authentication middleware.
+type Module struct {
+	svc *Service
+	h   *handler
+}
+
+// New builds the module. It computes the dummy password hash that unknown
+// emails are checked against, one bcrypt at the configured cost.
+func New(ctx context.Context, d Deps) (*Module, error) {
+	if d.DB == nil || d.Log == nil || d.Now == nil || d.Binder == nil {
+		return nil, errors.New("auth: Deps.DB, Log, Now and Binder are required")
+	}
+	svc, err := NewService(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &Module{svc: svc, h: &handler{svc: svc, bind: d.Binder}}, nil
+}
+
+// Service returns the module's Service.
+func (m *Module) Service() *Service { return m.svc }
+
+// Routes mounts /auth/… and /users/me… on r.
+func (m *Module) Routes(r gin.IRouter) {
+	a := r.Group("/auth")
+	a.POST("/register", httpx.Handle(m.h.register))
+	a.POST("/login", httpx.Handle(m.h.login))
+	a.POST("/refresh", httpx.Handle(m.h.refresh))
+	a.POST("/logout", httpx.Handle(m.h.logout))
+
+	me := r.Group("/users/me", m.RequireUser())
+	me.GET("", httpx.Handle(m.h.me))
+	me.PATCH("", httpx.Handle(m.h.rename))
+	me.DELETE("", httpx.Handle(m.h.deleteAccount))
+	me.PUT("/password", httpx.Handle(m.h.changePassword))
+	me.GET("/sessions", httpx.Handle(m.h.sessions))
+	me.DELETE("/sessions/:id", httpx.Handle(m.h.revokeSession))
+}
+
+// RequireUser returns middleware that authenticates the request's bearer
+// token and puts the caller's httpx.Principal on the context, or answers
+// 401 unauthorized.
+func (m *Module) RequireUser() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, ok := bearerToken(c.GetHeader("Authorization"))
+		if !ok {
+			httpx.WriteError(c, ErrUnauthorized)
+			return
+		}
+		p, err := m.svc.Authenticate(c.Request.Context(), token)
+		if err != nil {
+			httpx.WriteError(c, err)
+			return
+		}
+		httpx.SetPrincipal(c, p)
+		c.Next()
+	}
+}

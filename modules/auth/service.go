@@ -1,0 +1,379 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"todo/platform/apperr"
+	"todo/platform/config"
+	"todo/platform/httpx"
+)
+
+// maxPasswordBytes is bcrypt's limit: it ignores every byte past the 72nd,
+// so a longer password is refused, never truncated.
+const maxPasswordBytes = 72
+
+// touchInterval is how often, at most, authenticating a request writes the
+// session's last_used_at.
+const touchInterval = time.Minute
+
+// maxHashWait is how long a request waits for a hashing slot before it is
+// shed with 503.
+const maxHashWait = 3 * time.Second
+
+// errTokenReused marks a refresh that presented a spent token; its session
+// has been revoked. The client sees ErrInvalidRefreshToken either way.
+var errTokenReused = errors.New("spent refresh token presented again")
+
+// Service holds the auth rules: password hashing and checking, sessions,
+// token issue and rotation, and the login limits.
+type Service struct {
+	store    *store
+	cfg      config.Auth
+	now      func() time.Time
+	log      *slog.Logger
+	tokens   *tokenMaker
+	slots    *hashSlots
+	perIP    *limiter
+	perEmail *limiter
+	touch    *touchThrottle
+	// dummy is a hash at the configured cost that a login for an unknown
+	// email is checked against, so that it takes as long as a wrong password.
+	dummy []byte
+}
+
+// NewService returns the auth Service. It computes the dummy hash, one
+// bcrypt at the configured cost.
+func NewService(ctx context.Context, d Deps) (*Service, error) {
+	if err := checkConfig(d.Config); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("dummy password for unknown emails"), d.Config.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dummy hash: %w", err)
+	}
+	return &Service{
+		store:    &store{db: d.DB},
+		cfg:      d.Config,
+		now:      d.Now,
+		log:      d.Log,
+		tokens:   newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now),
+		slots:    newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
+		perIP:    newLimiter(d.Config.RatePerIP, time.Minute),
+		perEmail: newLimiter(d.Config.RatePerEmail, time.Minute),
+		touch:    newTouchThrottle(touchInterval),
+		dummy:    dummy,
+	}, nil
+}
+
+func checkConfig(c config.Auth) error {
+	switch {
+	case len(c.Secret) < config.MinSecretLen:
+		return fmt.Errorf("auth: the secret must be at least %d bytes", config.MinSecretLen)
+	case c.BcryptCost < bcrypt.MinCost || c.BcryptCost > bcrypt.MaxCost:
+		return fmt.Errorf("auth: bcrypt cost %d is outside %d–%d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	case c.AccessTTL <= 0 || c.RefreshTTL <= 0:
+		return errors.New("auth: token lifetimes must be positive")
+	case c.RatePerIP <= 0 || c.RatePerEmail <= 0:
+		return errors.New("auth: rate limits must be positive")
+	case c.Issuer == "" || c.Audience == "":
+		return errors.New("auth: issuer and audience must be set")
+	}
+	return nil
+}
+
+// clock is now as the database stores it.
+func (s *Service) clock() time.Time { return dbTime(s.now()) }
+
+// RegisterInput is a validated registration and where it came from.
+type RegisterInput struct {
+	Email     string // trimmed and lower-cased
+	Name      string // trimmed
+	Password  string
+	ClientIP  string
+	UserAgent string
+}
+
+// LoginInput is a validated login and where it came from.
+type LoginInput struct {
+	Email     string // trimmed and lower-cased
+	Password  string
+	ClientIP  string
+	UserAgent string
+}
+
+// Register creates an account and its first session.
+func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, error) {
+	if err := s.limit(in.ClientIP, in.Email); err != nil {
+		return TokenPair{}, err
+	}
+	var hash []byte
+	err := s.withSlot(ctx, func() error {
+		var err error
+		hash, err = bcrypt.GenerateFromPassword([]byte(in.Password), s.cfg.BcryptCost)
+		return err
+	})
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("hash password: %w", err)
+	}
+	refresh, ns, err := s.newSession(in.UserAgent)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	u, sess, err := s.store.createUser(ctx, in.Email, in.Name, string(hash), ns)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(u, sess.ID, refresh)
+}
+
+// Login checks an email and password and opens a session. An unknown email
+// and a wrong password cost the same bcrypt work and fail alike.
+func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
+	if err := s.limit(in.ClientIP, in.Email); err != nil {
+		return TokenPair{}, err
+	}
+	cred, found, err := s.store.credentialsByEmail(ctx, in.Email)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	hash := []byte(cred.Hash)
+	if !found {
+		hash = s.dummy
+	}
+	var ok bool
+	err = s.withSlot(ctx, func() error {
+		var err error
+		if ok, err = checkPassword(hash, in.Password); err != nil || !ok || !found || !cred.IsActive {
+			return err
+		}
+		return s.upgradeHash(ctx, cred, in.Password)
+	})
+	switch {
+	case err != nil:
+		return TokenPair{}, err
+	case !found || !ok:
+		return TokenPair{}, ErrInvalidCredentials
+	case !cred.IsActive:
+		return TokenPair{}, ErrAccountDisabled
+	}
+	refresh, ns, err := s.newSession(in.UserAgent)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	sess, err := s.store.createSession(ctx, cred.ID, ns)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return s.pair(cred.User, sess.ID, refresh)
+}
+
+// upgradeHash re-hashes a password stored at a lower cost than configured;
+// the caller holds a hashing slot and has just checked the password.
+func (s *Service) upgradeHash(ctx context.Context, cred credentials, password string) error {
+	cost, err := bcrypt.Cost([]byte(cred.Hash))
+	if err != nil || cost >= s.cfg.BcryptCost {
+		return nil
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
+	if err != nil {
+		return fmt.Errorf("re-hash password: %w", err)
+	}
+	return s.store.replaceHash(ctx, cred.ID, cred.Hash, string(hash))
+}
+
+// checkPassword reports whether password matches hash. A password longer
+// than bcrypt reads never matches: bcrypt would compare only its first 72
+// bytes. The work is done either way, so the time says nothing.
+func checkPassword(hash []byte, password string) (bool, error) {
+	long := len(password) > maxPasswordBytes
+	if long {
+		password = password[:maxPasswordBytes]
+	}
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	switch {
+	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("compare password: %w", err)
+	}
+	return !long, nil
+}
+
+// Refresh spends a refresh token and returns a new pair in its session.
+// A spent token presented again revokes the session.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	next, nextHash, err := newRefreshToken()
+	if err != nil {
+		return TokenPair{}, err
+	}
+	now := s.clock()
+	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), nextHash, now)
+	if errors.Is(err, errTokenReused) {
+		s.log.WarnContext(ctx, "refresh token reused; session revoked", "session_id", sess.ID)
+	}
+	if err != nil {
+		return TokenPair{}, err
+	}
+	s.touch.mark(sess.ID, now)
+	return s.pair(u, sess.ID, next)
+}
+
+// Logout ends the session of a refresh token. An unknown or spent token is
+// not an error: there is nothing left to end.
+func (s *Service) Logout(ctx context.Context, refreshToken string) error {
+	return s.store.revokeByToken(ctx, hashToken(refreshToken), s.clock())
+}
+
+// Authenticate verifies an access token and that its session is live and
+// its user active, and returns the caller. It writes the session's
+// last_used_at at most once a minute.
+func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.Principal, error) {
+	userID, sessionID, err := s.tokens.verify(accessToken)
+	if err != nil {
+		return httpx.Principal{}, err
+	}
+	now := s.clock()
+	live, err := s.store.sessionLive(ctx, userID, sessionID, now)
+	switch {
+	case err != nil:
+		return httpx.Principal{}, err
+	case !live:
+		return httpx.Principal{}, ErrUnauthorized
+	}
+	if s.touch.due(sessionID, now) {
+		if err := s.store.touchSession(ctx, sessionID, now); err != nil {
+			return httpx.Principal{}, err
+		}
+	}
+	return httpx.Principal{UserID: userID, SessionID: sessionID}, nil
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context, userID string) (User, error) {
+	cred, err := s.store.credentialsByID(ctx, userID)
+	return cred.User, err
+}
+
+// Rename sets the caller's name.
+func (s *Service) Rename(ctx context.Context, userID, name string) (User, error) {
+	return s.store.rename(ctx, userID, name, s.clock())
+}
+
+// ChangePassword checks the current password, stores the new one and
+// revokes every session of the user but the caller's.
+func (s *Service) ChangePassword(ctx context.Context, p httpx.Principal, current, next string) error {
+	cred, err := s.store.credentialsByID(ctx, p.UserID)
+	if err != nil {
+		return err
+	}
+	var hash []byte
+	err = s.withSlot(ctx, func() error {
+		ok, err := checkPassword([]byte(cred.Hash), current)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return ErrWrongPassword
+		}
+		hash, err = bcrypt.GenerateFromPassword([]byte(next), s.cfg.BcryptCost)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.store.changePassword(ctx, p.UserID, p.SessionID, string(hash), s.clock())
+}
+
+// DeleteAccount checks the password and deletes the caller's account with
+// its sessions and tasks.
+func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
+	cred, err := s.store.credentialsByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	err = s.withSlot(ctx, func() error {
+		ok, err := checkPassword([]byte(cred.Hash), password)
+		if err == nil && !ok {
+			return ErrWrongPassword
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.store.deleteUser(ctx, userID)
+}
+
+// Sessions returns the caller's live sessions, newest first.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	return s.store.listSessions(ctx, userID, s.clock())
+}
+
+// RevokeSession ends one of the caller's live sessions; any other id is
+// ErrSessionNotFound.
+func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	ok, err := s.store.revokeSession(ctx, userID, sessionID, s.clock())
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return ErrSessionNotFound
+	}
+	return nil
+}
+
+// limit counts an attempt against the client address and the email; over
+// either limit is ErrRateLimited with the wait.
+func (s *Service) limit(clientIP, email string) error {
+	now := s.now()
+	if ok, wait := s.perIP.allow(clientIP, now); !ok {
+		return apperr.ErrRateLimited.WithRetryAfter(retrySeconds(wait))
+	}
+	if ok, wait := s.perEmail.allow(email, now); !ok {
+		return apperr.ErrRateLimited.WithRetryAfter(retrySeconds(wait))
+	}
+	return nil
+}
+
+// withSlot runs fn, the bcrypt work of a request, in a hashing slot.
+func (s *Service) withSlot(ctx context.Context, fn func() error) error {
+	if err := s.slots.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.slots.release()
+	return fn()
+}
+
+// newSession makes a refresh token and the session it opens, expiring
+// RefreshTTL from now whatever rotations follow.
+func (s *Service) newSession(userAgent string) (string, newSession, error) {
+	token, hash, err := newRefreshToken()
+	if err != nil {
+		return "", newSession{}, err
+	}
+	now := s.clock()
+	return token, newSession{
+		Now:         now,
+		ExpiresAt:   now.Add(s.cfg.RefreshTTL),
+		UserAgent:   cleanUserAgent(userAgent),
+		RefreshHash: hash,
+	}, nil
+}
+
+// pair signs an access token for the session and assembles the pair.
+func (s *Service) pair(u User, sessionID, refresh string) (TokenPair, error) {
+	access, err := s.tokens.access(u.ID, sessionID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	return TokenPair{User: u, AccessToken: access, ExpiresIn: s.cfg.AccessTTL, RefreshToken: refresh}, nil
+}

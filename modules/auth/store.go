@@ -1,0 +1,360 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"todo/ent"
+	"todo/ent/refreshtoken"
+	"todo/ent/session"
+	"todo/ent/user"
+)
+
+// store is the auth module's only door to the database; Ent types and
+// errors stop here.
+type store struct {
+	db *ent.Client
+}
+
+// newSession is a session to open together with its first refresh token.
+type newSession struct {
+	Now         time.Time
+	ExpiresAt   time.Time
+	UserAgent   string
+	RefreshHash string
+}
+
+// credentials is a user with the password hash, for the service only.
+type credentials struct {
+	User
+	Hash string
+}
+
+func toUser(u *ent.User) User {
+	return User{
+		ID:            u.ID,
+		Email:         u.Email,
+		Name:          u.Name,
+		IsActive:      u.IsActive,
+		EmailVerified: u.EmailVerified,
+		CreatedAt:     u.CreatedAt,
+		UpdatedAt:     u.UpdatedAt,
+	}
+}
+
+func toSession(s *ent.Session) Session {
+	return Session{
+		ID:         s.ID,
+		UserID:     s.UserID,
+		CreatedAt:  s.CreatedAt,
+		LastUsedAt: s.LastUsedAt,
+		ExpiresAt:  s.ExpiresAt,
+		UserAgent:  s.UserAgent,
+	}
+}
+
+// withTx runs fn in a transaction, committing when it returns nil and
+// rolling back otherwise. commitOnErr lets fn keep writes (a revocation)
+// while still failing the request.
+func (s *store) withTx(ctx context.Context, fn func(tx *ent.Tx) (commitOnErr bool, err error)) error {
+	tx, err := s.db.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	keep, err := fn(tx)
+	if err != nil && !keep {
+		if rerr := tx.Rollback(); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rerr))
+		}
+		return err
+	}
+	if cerr := tx.Commit(); cerr != nil {
+		return fmt.Errorf("commit: %w", cerr)
+	}
+	return err
+}
+
+// createUser inserts a user with its first session and refresh token in one
+// transaction. The unique index on email decides between racing
+// registrations: the losers get ErrEmailTaken.
+func (s *store) createUser(ctx context.Context, email, name, hash string, ns newSession) (User, Session, error) {
+	var u User
+	var sess Session
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		eu, err := tx.User.Create().
+			SetEmail(email).
+			SetName(name).
+			SetHashedPassword(hash).
+			SetCreatedAt(ns.Now).
+			SetUpdatedAt(ns.Now).
+			Save(ctx)
+		switch {
+		case ent.IsConstraintError(err): // email is the only unique key on users
+			return false, ErrEmailTaken.Wrap(err)
+		case err != nil:
+			return false, fmt.Errorf("insert user: %w", err)
+		}
+		u = toUser(eu)
+		sess, err = openSession(ctx, tx, u.ID, ns)
+		return false, err
+	})
+	return u, sess, err
+}
+
+// createSession opens a session for userID with its first refresh token.
+func (s *store) createSession(ctx context.Context, userID string, ns newSession) (Session, error) {
+	var sess Session
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		var err error
+		sess, err = openSession(ctx, tx, userID, ns)
+		return false, err
+	})
+	return sess, err
+}
+
+func openSession(ctx context.Context, tx *ent.Tx, userID string, ns newSession) (Session, error) {
+	es, err := tx.Session.Create().
+		SetUserID(userID).
+		SetCreatedAt(ns.Now).
+		SetLastUsedAt(ns.Now).
+		SetExpiresAt(ns.ExpiresAt).
+		SetUserAgent(ns.UserAgent).
+		Save(ctx)
+	if err != nil {
+		return Session{}, fmt.Errorf("insert session: %w", err)
+	}
+	if err := tx.RefreshToken.Create().
+		SetID(ns.RefreshHash).
+		SetSessionID(es.ID).
+		SetCreatedAt(ns.Now).
+		Exec(ctx); err != nil {
+		return Session{}, fmt.Errorf("insert refresh token: %w", err)
+	}
+	return toSession(es), nil
+}
+
+// credentialsByEmail returns the user with email and its password hash;
+// found is false when there is none.
+func (s *store) credentialsByEmail(ctx context.Context, email string) (c credentials, found bool, err error) {
+	u, err := s.db.User.Query().Where(user.Email(email)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return credentials{}, false, nil
+	case err != nil:
+		return credentials{}, false, fmt.Errorf("select user by email: %w", err)
+	}
+	return credentials{User: toUser(u), Hash: u.HashedPassword}, true, nil
+}
+
+// credentialsByID returns the user with id and its password hash. A user
+// that is gone is ErrUnauthorized: its token has just stopped working.
+func (s *store) credentialsByID(ctx context.Context, id string) (credentials, error) {
+	u, err := s.db.User.Get(ctx, id)
+	switch {
+	case ent.IsNotFound(err):
+		return credentials{}, ErrUnauthorized
+	case err != nil:
+		return credentials{}, fmt.Errorf("select user: %w", err)
+	}
+	return credentials{User: toUser(u), Hash: u.HashedPassword}, nil
+}
+
+// replaceHash stores newHash for userID only if its hash is still oldHash,
+// so that re-hashing at login never overwrites a password changed meanwhile.
+func (s *store) replaceHash(ctx context.Context, userID, oldHash, newHash string) error {
+	// updated_at is left alone: the account did not change, only its hash's cost.
+	_, err := s.db.User.Update().
+		Where(user.ID(userID), user.HashedPassword(oldHash)).
+		SetHashedPassword(newHash).
+		Save(ctx)
+	if err != nil {
+		return fmt.Errorf("update password hash: %w", err)
+	}
+	return nil
+}
+
+// sessionLive reports whether the session exists, belongs to userID, is
+// neither revoked nor expired, and its user exists and is active: one
+// indexed query, the whole cost of authenticating a request.
+func (s *store) sessionLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
+	ok, err := s.db.Session.Query().
+		Where(
+			session.ID(sessionID),
+			session.UserID(userID),
+			session.RevokedAtIsNil(),
+			session.ExpiresAtGT(now),
+			session.HasUserWith(user.IsActive(true)),
+		).
+		Exist(ctx)
+	if err != nil {
+		return false, fmt.Errorf("check session: %w", err)
+	}
+	return ok, nil
+}
+
+// touchSession sets a session's last_used_at.
+func (s *store) touchSession(ctx context.Context, sessionID string, now time.Time) error {
+	err := s.db.Session.Update().Where(session.ID(sessionID)).SetLastUsedAt(now).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("touch session: %w", err)
+	}
+	return nil
+}
+
+// rotate spends the refresh token stored under oldHash and issues newHash in
+// its session. The conditional UPDATE … WHERE spent_at IS NULL decides
+// between racing refreshes: the loser, like any presentation of a spent
+// token, revokes the whole session and gets ErrInvalidRefreshToken.
+func (s *store) rotate(ctx context.Context, oldHash, newHash string, now time.Time) (User, Session, error) {
+	var u User
+	var sess Session
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		rt, err := tx.RefreshToken.Query().
+			Where(refreshtoken.ID(oldHash)).
+			WithSession(func(q *ent.SessionQuery) { q.WithUser() }).
+			Only(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return false, ErrInvalidRefreshToken
+		case err != nil:
+			return false, fmt.Errorf("select refresh token: %w", err)
+		}
+		es := rt.Edges.Session
+		if rt.SpentAt != nil {
+			sess = toSession(es)
+			return revokeReused(ctx, tx, es.ID, now)
+		}
+		if es.RevokedAt != nil || !es.ExpiresAt.After(now) || !es.Edges.User.IsActive {
+			return false, ErrInvalidRefreshToken
+		}
+		n, err := tx.RefreshToken.Update().
+			Where(refreshtoken.ID(oldHash), refreshtoken.SpentAtIsNil()).
+			SetSpentAt(now).
+			Save(ctx)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("spend refresh token: %w", err)
+		case n == 0: // a racing refresh spent it first
+			sess = toSession(es)
+			return revokeReused(ctx, tx, es.ID, now)
+		}
+		if err := tx.RefreshToken.Create().SetID(newHash).SetSessionID(es.ID).SetCreatedAt(now).Exec(ctx); err != nil {
+			return false, fmt.Errorf("insert refresh token: %w", err)
+		}
+		es, err = tx.Session.UpdateOne(es).SetLastUsedAt(now).Save(ctx)
+		if err != nil {
+			return false, fmt.Errorf("touch session: %w", err)
+		}
+		u, sess = toUser(rt.Edges.Session.Edges.User), toSession(es)
+		return false, nil
+	})
+	return u, sess, err
+}
+
+// revokeReused ends a session whose spent refresh token was presented
+// again; the revocation is committed although the request fails.
+func revokeReused(ctx context.Context, tx *ent.Tx, sessionID string, now time.Time) (bool, error) {
+	err := tx.Session.Update().
+		Where(session.ID(sessionID), session.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("revoke reused session: %w", err)
+	}
+	return true, ErrInvalidRefreshToken.Wrap(errTokenReused)
+}
+
+// revokeByToken ends the session that issued the refresh token stored under
+// hash, if any.
+func (s *store) revokeByToken(ctx context.Context, hash string, now time.Time) error {
+	err := s.db.Session.Update().
+		Where(session.HasRefreshTokensWith(refreshtoken.ID(hash)), session.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("revoke session by refresh token: %w", err)
+	}
+	return nil
+}
+
+// revokeSession ends one live session of userID; false when there is none.
+func (s *store) revokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
+	n, err := s.db.Session.Update().
+		Where(
+			session.ID(sessionID),
+			session.UserID(userID),
+			session.RevokedAtIsNil(),
+			session.ExpiresAtGT(now),
+		).
+		SetRevokedAt(now).
+		Save(ctx)
+	if err != nil {
+		return false, fmt.Errorf("revoke session: %w", err)
+	}
+	return n > 0, nil
+}
+
+// listSessions returns userID's live sessions, newest first.
+func (s *store) listSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
+	es, err := s.db.Session.Query().
+		Where(session.UserID(userID), session.RevokedAtIsNil(), session.ExpiresAtGT(now)).
+		Order(ent.Desc(session.FieldCreatedAt), ent.Desc(session.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	out := make([]Session, len(es))
+	for i, e := range es {
+		out[i] = toSession(e)
+	}
+	return out, nil
+}
+
+// rename sets userID's name.
+func (s *store) rename(ctx context.Context, userID, name string, now time.Time) (User, error) {
+	u, err := s.db.User.UpdateOneID(userID).SetName(name).SetUpdatedAt(now).Save(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return User{}, ErrUnauthorized
+	case err != nil:
+		return User{}, fmt.Errorf("update name: %w", err)
+	}
+	return toUser(u), nil
+}
+
+// changePassword stores a new hash for userID and revokes every other live
+// session of the user, in one transaction.
+func (s *store) changePassword(ctx context.Context, userID, keepSessionID, hash string, now time.Time) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		err := tx.User.UpdateOneID(userID).SetHashedPassword(hash).SetUpdatedAt(now).Exec(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return false, ErrUnauthorized
+		case err != nil:
+			return false, fmt.Errorf("update password: %w", err)
+		}
+		err = tx.Session.Update().
+			Where(session.UserID(userID), session.IDNEQ(keepSessionID), session.RevokedAtIsNil()).
+			SetRevokedAt(now).
+			Exec(ctx)
+		if err != nil {
+			return false, fmt.Errorf("revoke other sessions: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// deleteUser deletes userID; its sessions, refresh tokens and tasks go with
+// it through the foreign keys' ON DELETE CASCADE.
+func (s *store) deleteUser(ctx context.Context, userID string) error {
+	err := s.db.User.DeleteOneID(userID).Exec(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return ErrUnauthorized
+	case err != nil:
+		return fmt.Errorf("delete user: %w", err)
+	}
+	return nil
+}
