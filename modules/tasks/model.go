@@ -1,0 +1,242 @@
+package tasks
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"todo/platform/apperr"
+	"todo/platform/httpx"
+)
+
+// Limits of the contract's validation table, in code points.
+const (
+	maxTitle       = 200
+	maxDescription = 1000
+)
+
+// timeLayout is the contract's timestamp: RFC 3339, UTC with Z, exactly six
+// fractional digits. It is applied only to UTC times.
+const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// Task is a task as the service sees it.
+type Task struct {
+	ID          int64
+	UserID      string
+	Title       string
+	Description *string
+	Completed   bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	CompletedAt *time.Time
+}
+
+// Status selects which tasks a list shows.
+type Status string
+
+// The statuses of GET /tasks.
+const (
+	StatusAll       Status = "all"
+	StatusPending   Status = "pending"
+	StatusCompleted Status = "completed"
+)
+
+// Stats counts a user's tasks.
+type Stats struct {
+	Total     int64 `json:"total"`
+	Pending   int64 `json:"pending"`
+	Completed int64 `json:"completed"`
+}
+
+// Page is one keyset page of a list.
+type Page struct {
+	Items      []Task
+	NextCursor string // empty on the last page
+}
+
+// CreateInput is a validated new task.
+type CreateInput struct {
+	Title       string
+	Description *string
+}
+
+// UpdateInput is a PATCH: each field absent (unchanged), null or a value.
+type UpdateInput struct {
+	Title       httpx.Optional[string]
+	Description httpx.Optional[string]
+	Completed   httpx.Optional[bool]
+}
+
+type createTaskRequest struct {
+	Title       httpx.Optional[string] `json:"title"`
+	Description httpx.Optional[string] `json:"description"`
+}
+
+type updateTaskRequest struct {
+	Title       httpx.Optional[string] `json:"title"`
+	Description httpx.Optional[string] `json:"description"`
+	Completed   httpx.Optional[bool]   `json:"completed"`
+}
+
+// input validates a create request and returns it normalised.
+func (r createTaskRequest) input() (CreateInput, []apperr.FieldError) {
+	var fields []apperr.FieldError
+	title, msg := checkTitle(r.Title)
+	if msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "title", Message: msg})
+	}
+	desc, msg := checkDescription(r.Description)
+	if msg != "" {
+		fields = append(fields, apperr.FieldError{Field: "description", Message: msg})
+	}
+	return CreateInput{Title: title, Description: desc}, fields
+}
+
+func (r updateTaskRequest) input() UpdateInput {
+	return UpdateInput(r)
+}
+
+// validate checks the fields a PATCH sets and returns it normalised: the
+// title trimmed, an empty description turned into null.
+func (in UpdateInput) validate() (UpdateInput, []apperr.FieldError) {
+	var fields []apperr.FieldError
+	if in.Title.Set {
+		title, msg := checkTitle(in.Title)
+		if msg != "" {
+			fields = append(fields, apperr.FieldError{Field: "title", Message: msg})
+		}
+		in.Title.Value = title
+	}
+	if in.Description.Set {
+		desc, msg := checkDescription(in.Description)
+		if msg != "" {
+			fields = append(fields, apperr.FieldError{Field: "description", Message: msg})
+		}
+		in.Description = httpx.Optional[string]{Set: true, Null: desc == nil}
+		if desc != nil {
+			in.Description.Value = *desc
+		}
+	}
+	if in.Completed.Set && in.Completed.Null {
+		fields = append(fields, apperr.FieldError{Field: "completed", Message: "must not be null"})
+	}
+	return in, fields
+}
+
+// checkTitle trims a title of Unicode white space and checks its length in
+// code points; the message is empty when it is valid.
+func checkTitle(o httpx.Optional[string]) (string, string) {
+	switch {
+	case !o.Set:
+		return "", "is required"
+	case o.Null:
+		return "", "must not be null"
+	}
+	t := strings.TrimSpace(o.Value)
+	switch n := utf8.RuneCountInString(t); {
+	case n == 0:
+		return "", "must not be empty"
+	case n > maxTitle:
+		return "", "must be at most 200 characters"
+	case strings.IndexByte(t, 0) >= 0:
+		return "", "must not contain NUL characters"
+	}
+	return t, ""
+}
+
+// checkDescription keeps a description as sent; absent, null and "" all
+// mean none.
+func checkDescription(o httpx.Optional[string]) (*string, string) {
+	if !o.Present() || o.Value == "" {
+		return nil, ""
+	}
+	switch {
+	case utf8.RuneCountInString(o.Value) > maxDescription:
+		return nil, "must be at most 1000 characters"
+	case strings.IndexByte(o.Value, 0) >= 0:
+		return nil, "must not contain NUL characters"
+	}
+	d := o.Value
+	return &d, ""
+}
+
+// timestamp marshals as the contract's timestamp.
+type timestamp time.Time
+
+// MarshalJSON implements json.Marshaler.
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(timeLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler (for replayed responses).
+func (t *timestamp) UnmarshalJSON(b []byte) error {
+	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
+	*t = timestamp(v.UTC())
+	return err
+}
+
+type taskResponse struct {
+	ID          int64      `json:"id"`
+	UserID      string     `json:"user_id"`
+	Title       string     `json:"title"`
+	Description *string    `json:"description"`
+	Completed   bool       `json:"completed"`
+	CreatedAt   timestamp  `json:"created_at"`
+	UpdatedAt   timestamp  `json:"updated_at"`
+	CompletedAt *timestamp `json:"completed_at"`
+}
+
+type listResponse struct {
+	Items      []taskResponse `json:"items"`
+	NextCursor *string        `json:"next_cursor"`
+}
+
+func toTaskResponse(t Task) taskResponse {
+	r := taskResponse{
+		ID:          t.ID,
+		UserID:      t.UserID,
+		Title:       t.Title,
+		Description: t.Description,
+		Completed:   t.Completed,
+		CreatedAt:   timestamp(t.CreatedAt),
+		UpdatedAt:   timestamp(t.UpdatedAt),
+	}
+	if t.CompletedAt != nil {
+		ts := timestamp(*t.CompletedAt)
+		r.CompletedAt = &ts
+	}
+	return r
+}
+
+// fromTaskResponse is the inverse of toTaskResponse, for replayed bodies.
+func fromTaskResponse(r taskResponse) Task {
+	t := Task{
+		ID:          r.ID,
+		UserID:      r.UserID,
+		Title:       r.Title,
+		Description: r.Description,
+		Completed:   r.Completed,
+		CreatedAt:   time.Time(r.CreatedAt),
+		UpdatedAt:   time.Time(r.UpdatedAt),
+	}
+	if r.CompletedAt != nil {
+		ct := time.Time(*r.CompletedAt)
+		t.CompletedAt = &ct
+	}
+	return t
+}
+
+func toListResponse(p Page) listResponse {
+	items := make([]taskResponse, len(p.Items))
+	for i, t := range p.Items {
+		items[i] = toTaskResponse(t)
+	}
+	r := listResponse{Items: items}
+	if p.NextCursor != "" {
+		r.NextCursor = &p.NextCursor
+	}
+	return r
+}

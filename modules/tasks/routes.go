@@ -1,0 +1,81 @@
+// Package tasks is the tasks module: a user's todo list under /api/v1/tasks,
+// with keyset pages, ETags and If-Match, and idempotent creation.
+package tasks
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"todo/ent"
+	"todo/platform/config"
+	"todo/platform/httpx"
+)
+
+// Deps is what the module needs from the process.
+type Deps struct {
+	DB     *ent.Client
+	Config config.Tasks
+	// Secret keys the list cursors' MAC. When empty, a random key is used,
+	// and cursors do not survive a restart.
+	Secret []byte
+	Log    *slog.Logger
+	Now    func() time.Time
+	Binder *httpx.Binder
+}
+
+// Module is the tasks module.
+type Module struct {
+	h *handler
+}
+
+// New returns the module wired to its dependencies.
+func New(d Deps) *Module {
+	secret := d.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret) // never fails, per crypto/rand
+	}
+	now := d.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	binder := d.Binder
+	if binder == nil {
+		binder = httpx.NewBinder()
+	}
+	ttl := d.Config.IdempotencyTTL
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	svc := &service{
+		store:   &store{db: d.DB},
+		cursors: newCursorCodec(secret),
+		clock:   now,
+		log:     log,
+		keyTTL:  ttl,
+		keyWait: keyWait,
+	}
+	return &Module{h: &handler{svc: svc, bind: binder}}
+}
+
+// Routes mounts /tasks; requireUser puts the caller's Principal on the context.
+func (m *Module) Routes(r gin.IRouter, requireUser gin.HandlerFunc) {
+	g := r.Group("/tasks", requireUser)
+	g.GET("", httpx.Handle(m.h.list))
+	g.POST("", httpx.Handle(m.h.create))
+	g.GET("/stats", httpx.Handle(m.h.stats)) // a static path beside /:id works since Gin v1.7
+	g.GET("/:id", httpx.Handle(m.h.get))
+	g.PATCH("/:id", httpx.Handle(m.h.update))
+	g.POST("/:id/toggle", httpx.Handle(m.h.toggle))
+	g.DELETE("/:id", httpx.Handle(m.h.delete))
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

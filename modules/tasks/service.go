@@ -1,0 +1,283 @@
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"todo/platform/apperr"
+)
+
+const (
+	// keyWait bounds how long a repeated Idempotency-Key waits for the
+	// first request's transaction before answering 409.
+	keyWait = 5 * time.Second
+	// purgeEvery spaces the opportunistic purges of expired keys.
+	purgeEvery = time.Minute
+)
+
+// service holds the rules of tasks: validation order, completion times,
+// ETags and preconditions, cursors and idempotent creation.
+type service struct {
+	store    *store
+	cursors  cursorCodec
+	clock    func() time.Time
+	log      *slog.Logger
+	keyTTL   time.Duration
+	keyWait  time.Duration
+	purgedAt atomic.Int64 // unix nanoseconds of the last purge
+}
+
+// now is the service's clock: UTC, microseconds, as both databases store it.
+func (s *service) now() time.Time {
+	return s.clock().UTC().Truncate(time.Microsecond)
+}
+
+// Get returns one of the user's tasks.
+func (s *service) Get(ctx context.Context, userID string, id int64) (Task, error) {
+	return s.store.get(ctx, userID, id)
+}
+
+// Position decodes the cursor of a list query, if any: a cursor that was not
+// issued for this user and status is a 400.
+func (s *service) Position(userID string, q listQuery) (*position, error) {
+	if !q.HasCursor {
+		return nil, nil
+	}
+	p, err := s.cursors.decode(q.Cursor, userID, q.Status)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// List returns a page of at most limit tasks after a position.
+func (s *service) List(ctx context.Context, userID string, st Status, after *position, limit int) (Page, error) {
+	// One row more than the page tells whether another page follows.
+	rows, err := s.store.list(ctx, userID, st, after, limit+1)
+	if err != nil {
+		return Page{}, err
+	}
+	if len(rows) <= limit {
+		return Page{Items: rows}, nil
+	}
+	rows = rows[:limit]
+	last := rows[limit-1]
+	p := position{At: last.CreatedAt, ID: last.ID}
+	if st == StatusCompleted && last.CompletedAt != nil {
+		p.At = *last.CompletedAt
+	}
+	return Page{Items: rows, NextCursor: s.cursors.encode(userID, st, p)}, nil
+}
+
+// Stats counts the user's tasks.
+func (s *service) Stats(ctx context.Context, userID string) (Stats, error) {
+	return s.store.stats(ctx, userID)
+}
+
+// Create inserts a task.
+func (s *service) Create(ctx context.Context, userID string, in CreateInput) (Task, error) {
+	return s.store.create(ctx, s.store.db, userID, in, s.now())
+}
+
+// Created is the response to a create with an Idempotency-Key: the first
+// response to that key, fresh or replayed.
+type Created struct {
+	Status   int
+	Body     []byte
+	Location string
+	ETag     string
+	Replayed bool
+}
+
+// CreateIdempotent creates a task under an Idempotency-Key, or replays the
+// first response to the key when the same request was made before and has
+// not expired. A different request under a live key is a 422; a key still
+// held by a running request after keyWait is a 409.
+func (s *service) CreateIdempotent(ctx context.Context, userID string, in CreateInput, key, requestHash, basePath string) (Created, error) {
+	render := func(t Task) ([]byte, string, error) {
+		body, err := encodeTask(t)
+		return body, basePath + "/" + strconv.FormatInt(t.ID, 10), err
+	}
+	// Two attempts: a record seen taken may expire or be purged before it
+	// is read back, and then the key is free again.
+	for range 2 {
+		now := s.now()
+		rec := keyRecord{UserID: userID, Key: key, RequestHash: requestHash, StatusCode: http.StatusCreated,
+			CreatedAt: now, ExpiresAt: now.Add(s.keyTTL)}
+		t, body, loc, err := s.store.createWithKey(ctx, in, rec, s.keyWait, render)
+		switch {
+		case err == nil:
+			s.maybePurge(ctx, now)
+			return Created{Status: http.StatusCreated, Body: body, Location: loc, ETag: etagOf(t)}, nil
+		case !errors.Is(err, errKeyTaken):
+			return Created{}, err
+		}
+		first, ok, err := s.store.liveKey(ctx, userID, key, now)
+		switch {
+		case err != nil:
+			return Created{}, err
+		case !ok:
+			continue
+		case first.RequestHash != requestHash:
+			return Created{}, ErrIdempotencyKeyReused
+		}
+		return replay(first)
+	}
+	return Created{}, ErrIdempotencyInProgress
+}
+
+func replay(rec keyRecord) (Created, error) {
+	var r taskResponse
+	if err := json.Unmarshal(rec.Body, &r); err != nil {
+		return Created{}, fmt.Errorf("decode remembered response: %w", err)
+	}
+	return Created{Status: rec.StatusCode, Body: rec.Body, Location: rec.Location,
+		ETag: etagOf(fromTaskResponse(r)), Replayed: true}, nil
+}
+
+// maybePurge deletes expired keys at most once per purgeEvery per process;
+// the request that wins the turn pays one extra statement.
+func (s *service) maybePurge(ctx context.Context, now time.Time) {
+	last := s.purgedAt.Load()
+	if now.UnixNano()-last < int64(purgeEvery) || !s.purgedAt.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if n, err := s.store.purgeKeys(ctx, now); err != nil {
+		s.log.WarnContext(ctx, "purge idempotency keys", "err", err.Error())
+	} else if n > 0 {
+		s.log.DebugContext(ctx, "purged idempotency keys", "count", n)
+	}
+}
+
+// Update applies a PATCH. Existence (404) and If-Match (412) are decided
+// before the body's rules (422), under the row lock; a PATCH that changes
+// nothing writes nothing, so neither updated_at nor the ETag moves.
+func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatch, in UpdateInput) (Task, error) {
+	now := s.now()
+	return s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+		if !im.matches(etagOf(cur)) {
+			return Task{}, actKeep, ErrPreconditionFailed
+		}
+		valid, fields := in.validate()
+		if len(fields) > 0 {
+			return Task{}, actKeep, apperr.Validation(fields...)
+		}
+		next, changed := applyUpdate(cur, valid, now)
+		if !changed {
+			return cur, actKeep, nil
+		}
+		return next, actWrite, nil
+	})
+}
+
+// Toggle flips a task between pending and completed.
+func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatch) (Task, error) {
+	now := s.now()
+	if !im.present {
+		// No precondition: one UPDATE … RETURNING does it atomically.
+		return s.store.toggle(ctx, userID, id, now)
+	}
+	return s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+		if !im.matches(etagOf(cur)) {
+			return Task{}, actKeep, ErrPreconditionFailed
+		}
+		next, _ := applyCompleted(cur, !cur.Completed, writeTime(now, cur))
+		return next, actWrite, nil
+	})
+}
+
+// Delete removes a task.
+func (s *service) Delete(ctx context.Context, userID string, id int64, im ifMatch) error {
+	if !im.present {
+		return s.store.delete(ctx, userID, id)
+	}
+	_, err := s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+		if !im.matches(etagOf(cur)) {
+			return Task{}, actKeep, ErrPreconditionFailed
+		}
+		return cur, actDelete, nil
+	})
+	return err
+}
+
+// applyUpdate returns cur with a validated PATCH applied and whether that
+// changed anything.
+func applyUpdate(cur Task, in UpdateInput, now time.Time) (Task, bool) {
+	at := writeTime(now, cur)
+	next := cur
+	if in.Title.Set {
+		next.Title = in.Title.Value
+	}
+	if in.Description.Set {
+		next.Description = nil
+		if !in.Description.Null {
+			d := in.Description.Value
+			next.Description = &d
+		}
+	}
+	completedChanged := false
+	if in.Completed.Present() {
+		next, completedChanged = applyCompleted(next, in.Completed.Value, at)
+	}
+	changed := completedChanged || next.Title != cur.Title || !equalPtr(next.Description, cur.Description)
+	if changed {
+		next.UpdatedAt = at
+	}
+	return next, changed
+}
+
+// applyCompleted sets the completion state: becoming completed stamps
+// completed_at, becoming pending clears it, and completing a completed task
+// keeps its original completed_at.
+func applyCompleted(t Task, completed bool, at time.Time) (Task, bool) {
+	switch {
+	case completed == t.Completed && (completed == (t.CompletedAt != nil)):
+		return t, false
+	case completed:
+		t.Completed = true
+		if t.CompletedAt == nil {
+			t.CompletedAt = &at
+		}
+	default:
+		t.Completed, t.CompletedAt = false, nil
+	}
+	t.UpdatedAt = at
+	return t, true
+}
+
+// writeTime is the updated_at of a write: now, or a microsecond after the
+// previous write if the clock has not moved past it, so that every write
+// gets a new updated_at and a new ETag.
+func writeTime(now time.Time, cur Task) time.Time {
+	if !now.After(cur.UpdatedAt) {
+		return cur.UpdatedAt.Add(time.Microsecond)
+	}
+	return now
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// encodeTask is the JSON body of a single-task response, as sent and as
+// remembered for Idempotency-Key replays.
+func encodeTask(t Task) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(toTaskResponse(t)); err != nil {
+		return nil, fmt.Errorf("encode task: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
