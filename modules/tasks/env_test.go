@@ -12,6 +12,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"todo/ent/predicate"
+	"todo/ent/task"
 	"todo/platform/apitest"
 	"todo/platform/apperr"
 	"todo/platform/config"
@@ -148,3 +150,5 @@ func wantStatus(t testing.TB, res *apitest.Response, status int, code string) {
 		}
 	}
 }
+
+func taskUser(uid string) predicate.Task { return task.UserID(uid) }

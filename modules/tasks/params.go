@@ -26,7 +26,10 @@ func parseID(s string) (int64, bool) {
 		}
 	}
 	id, err := strconv.ParseInt(s, 10, 64)
-	return id, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return id, true
 }
 
 // listQuery is the parsed query of GET /tasks.

@@ -1,0 +1,308 @@
+package tasks
+
+import (
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"todo/platform/apperr"
+	"todo/platform/httpx"
+)
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := newCursorCodec([]byte("secret"))
+	at := time.Date(2026, 3, 1, 16, 20, 0, 123456000, time.UTC)
+	p := position{At: at, ID: 41}
+	tok := c.encode("u1", StatusPending, p)
+	got, err := c.decode(tok, "u1", StatusPending)
+	if err != nil || !got.At.Equal(at) || got.ID != 41 {
+		t.Fatalf("decode = %v, %v; want %v", got, err, p)
+	}
+}
+
+func TestCursorRejects(t *testing.T) {
+	c := newCursorCodec([]byte("secret"))
+	tok := c.encode("u1", StatusAll, position{At: time.Unix(1700000000, 0).UTC(), ID: 7})
+	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	flipped := append([]byte(nil), raw...)
+	flipped[3] ^= 1
+	cases := []struct {
+		name, token, user string
+		status            Status
+	}{
+		{"empty", "", "u1", StatusAll},
+		{"not-base64", "!!!", "u1", StatusAll},
+		{"truncated", tok[:len(tok)-2], "u1", StatusAll},
+		{"extended", tok + "AA", "u1", StatusAll},
+		{"tampered-payload", base64.RawURLEncoding.EncodeToString(flipped), "u1", StatusAll},
+		{"padded", base64.URLEncoding.EncodeToString(raw), "u1", StatusAll},
+		{"foreign-user", tok, "u2", StatusAll},
+		{"other-status", tok, "u1", StatusCompleted},
+		{"other-key", newCursorCodec([]byte("other")).encode("u1", StatusAll, position{ID: 7}), "u1", StatusAll},
+		{"zero-id", c.encode("u1", StatusAll, position{At: time.Unix(0, 0), ID: 0}), "u1", StatusAll},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := c.decode(tc.token, tc.user, tc.status); err != ErrBadCursor {
+				t.Fatalf("got %v, want ErrBadCursor", err)
+			}
+		})
+	}
+}
+
+func TestETag(t *testing.T) {
+	desc := "d"
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	base := Task{ID: 1, Title: "t", Description: &desc, UpdatedAt: at}
+	other := "e"
+	empty := ""
+	cases := []struct {
+		name   string
+		change func(Task) Task
+	}{
+		{"id", func(x Task) Task { x.ID = 2; return x }},
+		{"title", func(x Task) Task { x.Title = "u"; return x }},
+		{"description", func(x Task) Task { x.Description = &other; return x }},
+		{"description-null", func(x Task) Task { x.Description = nil; return x }},
+		{"description-empty", func(x Task) Task { x.Description = &empty; return x }},
+		{"completed", func(x Task) Task { x.Completed = true; return x }},
+		{"completed-at", func(x Task) Task { ct := at; x.CompletedAt = &ct; return x }},
+		{"updated-at", func(x Task) Task { x.UpdatedAt = at.Add(time.Microsecond); return x }},
+	}
+	tag := etagOf(base)
+	if len(tag) != 34 || tag[0] != '"' || tag[33] != '"' {
+		t.Fatalf("etag %s is not a quoted 32-hex tag", tag)
+	}
+	if etagOf(base) != tag {
+		t.Fatal("etag is not deterministic")
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := etagOf(tc.change(base)); got == tag {
+				t.Fatalf("etag did not change: %s", got)
+			}
+		})
+	}
+}
+
+func TestIfMatch(t *testing.T) {
+	const cur = `"abc"`
+	cases := []struct {
+		name   string
+		values []string
+		want   bool
+	}{
+		{"absent", nil, true},
+		{"star", []string{"*"}, true},
+		{"exact", []string{`"abc"`}, true},
+		{"list", []string{`"x", "abc"`}, true},
+		{"list-no-space", []string{`"x","abc"`}, true},
+		{"several-headers", []string{`"x"`, `"abc"`}, true},
+		{"stale", []string{`"x"`}, false},
+		{"weak", []string{`W/"abc"`}, false},
+		{"unquoted", []string{`abc`}, false},
+		{"empty", []string{""}, false},
+		{"half-quoted", []string{`"abc`}, false},
+		{"star-in-list", []string{`"x", *`}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := parseIfMatch(tc.values).matches(cur); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseID(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1", 1, true},
+		{"42", 42, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"9223372036854775808", 0, false},
+		{"0", 0, false},
+		{"-1", 0, false},
+		{"+1", 0, false},
+		{"01", 0, false},
+		{"1.0", 0, false},
+		{"1e3", 0, false},
+		{"abc", 0, false},
+		{"", 0, false},
+		{" 1", 0, false},
+		{"١", 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.in, func(t *testing.T) {
+			got, ok := parseID(tc.in)
+			if got != tc.want || ok != tc.ok {
+				t.Fatalf("got %d, %v; want %d, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestParseListQuery(t *testing.T) {
+	cases := []struct {
+		name       string
+		query      string
+		wantStatus Status
+		wantLimit  int
+		badFields  []string
+	}{
+		{"defaults", "", StatusAll, 20, nil},
+		{"pending-5", "status=pending&limit=5", StatusPending, 5, nil},
+		{"completed-100", "status=completed&limit=100", StatusCompleted, 100, nil},
+		{"limit-abc", "limit=abc", StatusAll, 20, []string{"limit"}},
+		{"limit-0", "limit=0", StatusAll, 20, []string{"limit"}},
+		{"limit-101", "limit=101", StatusAll, 20, []string{"limit"}},
+		{"limit-empty", "limit=", StatusAll, 20, []string{"limit"}},
+		{"status-x", "status=x", StatusAll, 20, []string{"status"}},
+		{"status-case", "status=ALL", StatusAll, 20, []string{"status"}},
+		{"both-bad", "status=x&limit=-1", StatusAll, 20, []string{"status", "limit"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, _ := url.ParseQuery(tc.query)
+			q, err := parseListQuery(v)
+			if q.Status != tc.wantStatus || q.Limit != tc.wantLimit {
+				t.Fatalf("got %s/%d, want %s/%d", q.Status, q.Limit, tc.wantStatus, tc.wantLimit)
+			}
+			var got []string
+			if ae, ok := apperr.From(err); ok {
+				for _, f := range ae.Fields {
+					got = append(got, f.Field)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.badFields, ",") {
+				t.Fatalf("bad fields %v, want %v", got, tc.badFields)
+			}
+		})
+	}
+}
+
+func TestCheckTitle(t *testing.T) {
+	set := func(s string) httpx.Optional[string] { return httpx.Optional[string]{Set: true, Value: s} }
+	cases := []struct {
+		name    string
+		in      httpx.Optional[string]
+		want    string
+		wantErr bool
+	}{
+		{"plain", set("Buy milk"), "Buy milk", false},
+		{"trimmed", set(" \t Buy milk\n"), "Buy milk", false},
+		{"unicode-space-trimmed", set("\u00a0\u3000Buy\u2003"), "Buy", false},
+		{"200-emoji", set(strings.Repeat("😀", 200)), strings.Repeat("😀", 200), false},
+		{"201-chars", set(strings.Repeat("a", 201)), "", true},
+		{"empty", set(""), "", true},
+		{"only-space", set(" \u00a0 "), "", true},
+		{"absent", httpx.Optional[string]{}, "", true},
+		{"null", httpx.Optional[string]{Set: true, Null: true}, "", true},
+		{"nul-byte", set("a\x00b"), "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, msg := checkTitle(tc.in)
+			if got != tc.want || (msg != "") != tc.wantErr {
+				t.Fatalf("got %q, %q; want %q, error %v", got, msg, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestApplyUpdate(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Hour)
+	now := t0.Add(2 * time.Hour)
+	desc := "d"
+	pending := Task{ID: 1, Title: "t", Description: &desc, CreatedAt: t0, UpdatedAt: t0}
+	done := pending
+	done.Completed, done.CompletedAt, done.UpdatedAt = true, &t1, t1
+	str := func(s string) httpx.Optional[string] { return httpx.Optional[string]{Set: true, Value: s} }
+	boolean := func(b bool) httpx.Optional[bool] { return httpx.Optional[bool]{Set: true, Value: b} }
+	null := httpx.Optional[string]{Set: true, Null: true}
+	cases := []struct {
+		name            string
+		cur             Task
+		in              UpdateInput
+		changed         bool
+		wantCompletedAt *time.Time
+	}{
+		{"empty", pending, UpdateInput{}, false, nil},
+		{"same-title", pending, UpdateInput{Title: str("t")}, false, nil},
+		{"same-description", pending, UpdateInput{Description: str("d")}, false, nil},
+		{"new-title", pending, UpdateInput{Title: str("u")}, true, nil},
+		{"clear-description", pending, UpdateInput{Description: null}, true, nil},
+		{"complete", pending, UpdateInput{Completed: boolean(true)}, true, &now},
+		{"complete-completed-keeps-time", done, UpdateInput{Completed: boolean(true)}, false, &t1},
+		{"reopen", done, UpdateInput{Completed: boolean(false)}, true, nil},
+		{"pending-stays", pending, UpdateInput{Completed: boolean(false)}, false, nil},
+		{"rename-completed-keeps-time", done, UpdateInput{Title: str("u"), Completed: boolean(true)}, true, &t1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			next, changed := applyUpdate(tc.cur, tc.in, now)
+			if changed != tc.changed {
+				t.Fatalf("changed %v, want %v", changed, tc.changed)
+			}
+			if !equalPtr(next.CompletedAt, tc.wantCompletedAt) {
+				t.Fatalf("completed_at %v, want %v", next.CompletedAt, tc.wantCompletedAt)
+			}
+			if next.Completed != (next.CompletedAt != nil) {
+				t.Fatalf("completed %v with completed_at %v", next.Completed, next.CompletedAt)
+			}
+			switch {
+			case changed && !next.UpdatedAt.Equal(now):
+				t.Fatalf("updated_at %v, want %v", next.UpdatedAt, now)
+			case !changed && !next.UpdatedAt.Equal(tc.cur.UpdatedAt):
+				t.Fatalf("updated_at moved without a change")
+			case !next.CreatedAt.Equal(tc.cur.CreatedAt):
+				t.Fatalf("created_at moved")
+			}
+		})
+	}
+}
+
+func TestWriteTimeIsMonotonic(t *testing.T) {
+	prev := time.Date(2026, 1, 1, 0, 0, 0, 5000, time.UTC)
+	cases := []struct {
+		name      string
+		now, want time.Time
+	}{
+		{"later", prev.Add(time.Second), prev.Add(time.Second)},
+		{"same", prev, prev.Add(time.Microsecond)},
+		{"earlier", prev.Add(-time.Second), prev.Add(time.Microsecond)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := writeTime(tc.now, Task{UpdatedAt: prev}); !got.Equal(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTimestampFormat(t *testing.T) {
+	cases := []struct {
+		name string
+		in   time.Time
+		want string
+	}{
+		{"whole-second", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), `"2026-01-01T12:00:00.000000Z"`},
+		{"micro", time.Date(2026, 1, 1, 12, 0, 0, 123456000, time.UTC), `"2026-01-01T12:00:00.123456Z"`},
+		{"other-zone", time.Date(2026, 1, 1, 13, 0, 0, 100000000, time.FixedZone("X", 3600)), `"2026-01-01T12:00:00.100000Z"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := timestamp(tc.in).MarshalJSON()
+			if string(b) != tc.want {
+				t.Fatalf("got %s, want %s", b, tc.want)
+			}
+		})
+	}
+}
