@@ -22,7 +22,7 @@ import (
 
 // newHandler builds the whole HTTP surface: the modules under /api/v1 and
 // the operations routes. Tests build it too.
-func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (http.Handler, error) {
+func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*gin.Engine, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -43,7 +43,7 @@ func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *sl
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	api.Mount(e)
+	api.Mount(e, httpx.NotFound)
 	v1 := e.Group("/api/v1")
 	authM.Routes(v1)
 	tasksM.Routes(v1, authM.RequireUser())
