@@ -284,4 +284,3 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("tasks after account deletion: %d, %v", n, err)
 	}
 }
-
