@@ -1,0 +1,84 @@
+package tasks
+
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"todo/platform/config"
+	"todo/platform/database/dbtest"
+	"todo/platform/httpx"
+)
+
+// BenchmarkListPage measures one list page (GET /api/v1/tasks, 20 items,
+// through the Gin engine) for a user with 100 tasks and for one with
+// 100,000, interleaved in one run, and reports the median and p99 of each
+// and the ratio big/small; keyset pages on the right index keep it near 1.
+//
+//	go test -run '^$' -bench BenchmarkListPage -benchtime 2000x ./modules/tasks/
+func BenchmarkListPage(b *testing.B) {
+	db := dbtest.New(b)
+	log := slog.New(slog.DiscardHandler)
+	e, err := httpx.NewEngine(config.HTTP{}, log, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	mod := New(Deps{DB: db.Ent, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	mod.Routes(e.Group("/api/v1"), testAuth)
+	env := &testEnv{db: db}
+	small, big := env.user(b), env.user(b)
+	seedUser(b, db, small, 100)
+	seedUser(b, db, big, 100_000)
+	seedUser(b, db, env.user(b), 100_000)
+	if _, err := db.SQL.Exec("ANALYZE tasks"); err != nil {
+		b.Fatal(err)
+	}
+	page := func(uid string) time.Duration {
+		req := httptest.NewRequest(http.MethodGet, "/api/v1/tasks?limit=20", nil)
+		req.Header.Set(testUserHeader, uid)
+		rec := httptest.NewRecorder()
+		start := time.Now()
+		e.ServeHTTP(rec, req)
+		d := time.Since(start)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return d
+	}
+	for range 50 { // warm the pool and the statement caches
+		page(small)
+		page(big)
+	}
+	smallD := make([]time.Duration, 0, b.N)
+	bigD := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			smallD = append(smallD, page(small))
+			bigD = append(bigD, page(big))
+		} else {
+			bigD = append(bigD, page(big))
+			smallD = append(smallD, page(small))
+		}
+	}
+	b.StopTimer()
+	sm, sp := quantiles(smallD)
+	bm, bp := quantiles(bigD)
+	b.ReportMetric(float64(sm.Microseconds()), "small-median-µs")
+	b.ReportMetric(float64(sp.Microseconds()), "small-p99-µs")
+	b.ReportMetric(float64(bm.Microseconds()), "big-median-µs")
+	b.ReportMetric(float64(bp.Microseconds()), "big-p99-µs")
+	b.ReportMetric(float64(bm)/float64(sm), "median-ratio")
+	b.ReportMetric(float64(bp)/float64(sp), "p99-ratio")
+}
+
+func quantiles(ds []time.Duration) (median, p99 time.Duration) {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+}
