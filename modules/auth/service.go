@@ -141,29 +141,16 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	if err := s.limit(in.ClientIP, in.Email); err != nil {
 		return TokenPair{}, err
 	}
-	cred, found, err := s.store.credentialsByEmail(ctx, in.Email)
+	var cred credentials
+	// The slot is taken before the lookup, so that a shed request costs no
+	// database round trip.
+	err := s.withSlot(ctx, func() error {
+		var err error
+		cred, err = s.checkCredentials(ctx, in.Email, in.Password)
+		return err
+	})
 	if err != nil {
 		return TokenPair{}, err
-	}
-	hash := []byte(cred.Hash)
-	if !found {
-		hash = s.dummy
-	}
-	var ok bool
-	err = s.withSlot(ctx, func() error {
-		var err error
-		if ok, err = checkPassword(hash, in.Password); err != nil || !ok || !found || !cred.IsActive {
-			return err
-		}
-		return s.upgradeHash(ctx, cred, in.Password)
-	})
-	switch {
-	case err != nil:
-		return TokenPair{}, err
-	case !found || !ok:
-		return TokenPair{}, ErrInvalidCredentials
-	case !cred.IsActive:
-		return TokenPair{}, ErrAccountDisabled
 	}
 	refresh, ns, err := s.newSession(in.UserAgent)
 	if err != nil {
@@ -174,6 +161,30 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return TokenPair{}, err
 	}
 	return s.pair(cred.User, sess.ID, refresh)
+}
+
+// checkCredentials returns the active user whose email and password these
+// are, upgrading its hash when its cost is below the configured one. The
+// caller holds a hashing slot.
+func (s *Service) checkCredentials(ctx context.Context, email, password string) (credentials, error) {
+	cred, found, err := s.store.credentialsByEmail(ctx, email)
+	if err != nil {
+		return credentials{}, err
+	}
+	hash := []byte(cred.Hash)
+	if !found {
+		hash = s.dummy
+	}
+	ok, err := checkPassword(hash, password)
+	switch {
+	case err != nil:
+		return credentials{}, err
+	case !found || !ok:
+		return credentials{}, ErrInvalidCredentials
+	case !cred.IsActive:
+		return credentials{}, ErrAccountDisabled
+	}
+	return cred, s.upgradeHash(ctx, cred, password)
 }
 
 // upgradeHash re-hashes a password stored at a lower cost than configured;

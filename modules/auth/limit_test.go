@@ -1,0 +1,201 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"todo/platform/config"
+)
+
+func TestLimiter(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		n       int
+		at      []time.Duration // attempt times after t0
+		allowed []bool
+	}{
+		{"burst-of-n-then-deny", 3, []time.Duration{0, 0, 0, 0}, []bool{true, true, true, false}},
+		{"one-back-every-period-over-n", 3, []time.Duration{0, 0, 0, 19 * time.Second, 20 * time.Second, 20 * time.Second}, []bool{true, true, true, false, true, false}},
+		{"whole-budget-after-a-period", 2, []time.Duration{0, 0, time.Minute, time.Minute, time.Minute}, []bool{true, true, true, true, false}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLimiter(tc.n, time.Minute)
+			for i, at := range tc.at {
+				if got, _ := l.allow("k", t0.Add(at)); got != tc.allowed[i] {
+					t.Fatalf("attempt %d at +%v: allowed %v, want %v", i, at, got, tc.allowed[i])
+				}
+			}
+		})
+	}
+	t.Run("retry-after-is-the-wait", func(t *testing.T) {
+		l := newLimiter(2, time.Minute)
+		l.allow("k", t0)
+		l.allow("k", t0)
+		ok, wait := l.allow("k", t0.Add(10*time.Second))
+		if ok || wait != 20*time.Second {
+			t.Fatalf("got %v, %v; want false, 20s", ok, wait)
+		}
+		if got := retrySeconds(wait + time.Millisecond); got != 21 {
+			t.Errorf("retrySeconds rounds up: got %d", got)
+		}
+	})
+	t.Run("keys-are-independent", func(t *testing.T) {
+		l := newLimiter(1, time.Minute)
+		if ok, _ := l.allow("a", t0); !ok {
+			t.Fatal("a denied")
+		}
+		if ok, _ := l.allow("b", t0); !ok {
+			t.Fatal("b denied")
+		}
+	})
+	t.Run("idle-keys-are-evicted", func(t *testing.T) {
+		l := newLimiter(5, time.Minute)
+		for i := range 1000 {
+			l.allow(strconv.Itoa(i), t0)
+		}
+		if n := l.size(); n != 1000 {
+			t.Fatalf("size %d", n)
+		}
+		l.allow("late", t0.Add(2*time.Minute))
+		if n := l.size(); n != 1 {
+			t.Fatalf("size %d after a sweep, want 1", n)
+		}
+	})
+}
+
+func TestTouchThrottle(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	th := newTouchThrottle(time.Minute)
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{{0, true}, {time.Second, false}, {59 * time.Second, false}, {time.Minute, true}, {90 * time.Second, false}}
+	for _, st := range steps {
+		if got := th.due("s", t0.Add(st.at)); got != st.want {
+			t.Fatalf("at +%v: due %v, want %v", st.at, got, st.want)
+		}
+	}
+	th.mark("s", t0.Add(5*time.Minute))
+	if th.due("s", t0.Add(5*time.Minute+time.Second)) {
+		t.Fatal("due right after a refresh wrote it")
+	}
+}
+
+func TestRateLimits(t *testing.T) {
+	e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) {
+		c.RatePerEmail = 3
+		c.RatePerIP = 5
+	}))
+	s := e.server(t)
+
+	t.Run("login/per-email/429", func(t *testing.T) {
+		for i := range 3 {
+			r := s.Do("POST", "/api/v1/auth/login", body{"email": "limited@example.com", "password": "wrong password"}, xff(fmt.Sprintf("198.51.100.%d", i)))
+			expectProblem(t, r, http.StatusUnauthorized, "invalid_credentials")
+		}
+		// Case and spaces do not make another email.
+		r := s.Do("POST", "/api/v1/auth/login", body{"email": " LIMITED@example.com", "password": "wrong password"}, xff("198.51.100.99"))
+		expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 20 {
+			t.Errorf("Retry-After %q, want 1–20 seconds", r.Header.Get("Retry-After"))
+		}
+		e.clock.Advance(20 * time.Second)
+		expectProblem(t, s.Do("POST", "/api/v1/auth/login", body{"email": "limited@example.com", "password": "wrong password"}, xff("198.51.100.98")), http.StatusUnauthorized, "invalid_credentials")
+	})
+	t.Run("register/per-ip/429", func(t *testing.T) {
+		ip := xff("203.0.113.7")
+		for i := range 5 {
+			r := s.Do("POST", "/api/v1/auth/register", body{"email": fmt.Sprintf("ip%d@example.com", i), "name": "IP", "password": testPassword}, ip)
+			expectStatus(t, r, http.StatusCreated)
+		}
+		r := s.Do("POST", "/api/v1/auth/login", body{"email": "ip0@example.com", "password": testPassword}, ip)
+		expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+		if r.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+		// Another address is not limited.
+		login(t, s, "ip0@example.com", testPassword, xff("203.0.113.8"))
+	})
+}
+
+func TestRateLimitIgnoresUntrustedForwardedFor(t *testing.T) {
+	e := pgEnv(t, withConfig(func(c *config.Auth) { c.RatePerIP = 2 }))
+	s := e.server(t)
+	for i := range 2 {
+		r := s.Do("POST", "/api/v1/auth/login", body{"email": fmt.Sprintf("u%d@example.com", i), "password": "wrong password"}, xff(fmt.Sprintf("192.0.2.%d", i)))
+		expectProblem(t, r, http.StatusUnauthorized, "invalid_credentials")
+	}
+	// A forged X-Forwarded-For from an untrusted peer changes nothing.
+	r := s.Do("POST", "/api/v1/auth/login", body{"email": "u9@example.com", "password": "wrong password"}, xff("192.0.2.99"))
+	expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+}
+
+func TestHashSlotShedding(t *testing.T) {
+	e := pgEnv(t, withConfig(func(c *config.Auth) {
+		c.HashSlots = 1
+		c.HashQueue = 0
+	}))
+	s := e.server(t)
+	register(t, s, "shed@example.com")
+	slots := e.mod.svc.slots
+
+	if err := slots.acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		path   string
+		body   body
+		header []string
+	}{
+		{"login/slots-full/503", "/api/v1/auth/login", body{"email": "shed@example.com", "password": testPassword}, nil},
+		{"register/slots-full/503", "/api/v1/auth/register", body{"email": "shed2@example.com", "name": "S", "password": testPassword}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.Do("POST", tc.path, tc.body)
+			expectProblem(t, r, http.StatusServiceUnavailable, "unavailable")
+			if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+				t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+			}
+		})
+	}
+	slots.release()
+	login(t, s, "shed@example.com", testPassword)
+}
+
+func TestHashSlotQueue(t *testing.T) {
+	h := newHashSlots(1, 1, 50*time.Millisecond)
+	ctx := context.Background()
+	if err := h.acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// One may wait; it gives up after maxWait.
+	start := time.Now()
+	if err := h.acquire(ctx); err == nil {
+		t.Fatal("acquired a taken slot")
+	} else if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("gave up after %v, before maxWait", d)
+	}
+	// A waiter gets the slot as soon as it is released.
+	h.maxWait = time.Minute
+	got := make(chan error, 1)
+	go func() { got <- h.acquire(ctx) }()
+	for h.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The queue (1) is full: the next is shed at once.
+	if err := h.acquire(ctx); err == nil {
+		t.Fatal("acquired beyond the queue")
+	}
+	h.release()
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	h.release()
+}

@@ -1,0 +1,181 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"todo/platform/apitest"
+)
+
+// forge signs claims with method and key, as an attacker who knows (or
+// guesses) them would.
+func forge(t *testing.T, method jwt.SigningMethod, key any, claims jwt.Claims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatalf("forge token: %v", err)
+	}
+	return s
+}
+
+func claimsFor(e *env, userID, sessionID string) *accessClaims {
+	now := e.clock.Now()
+	return &accessClaims{
+		SessionID: sessionID,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    e.cfg.Issuer,
+			Subject:   userID,
+			Audience:  jwt.ClaimStrings{e.cfg.Audience},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
+		},
+	}
+}
+
+// flip changes one character of part i (0 header, 1 payload, 2 signature)
+// of a JWT.
+func flip(token string, part int) string {
+	parts := strings.Split(token, ".")
+	b := []byte(parts[part])
+	mid := len(b) / 2
+	if b[mid] == 'A' {
+		b[mid] = 'B'
+	} else {
+		b[mid] = 'A'
+	}
+	parts[part] = string(b)
+	return strings.Join(parts, ".")
+}
+
+// withPayload keeps a token's header and signature but replaces its claims.
+func withPayload(t *testing.T, token string, claims any) string {
+	t.Helper()
+	other := forge(t, jwt.SigningMethodHS256, []byte("another secret entirely, 32 bytes+"), claims.(jwt.Claims))
+	parts, otherParts := strings.Split(token, "."), strings.Split(other, ".")
+	parts[1] = otherParts[1]
+	return strings.Join(parts, ".")
+}
+
+func TestAccessTokenTampering(t *testing.T) {
+	e := pgEnv(t)
+	s := e.server(t)
+	victim := register(t, s, "victim@example.com")
+	attacker := register(t, s, "attacker@example.com")
+	uid, sid := victim.User.ID, sessionOf(t, e, victim)
+	secret := []byte(testSecret)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	valid := forge(t, jwt.SigningMethodHS256, secret, claimsFor(e, uid, sid))
+	expectStatus(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(valid)), http.StatusOK)
+
+	mutate := func(f func(c *accessClaims)) *accessClaims {
+		c := claimsFor(e, uid, sid)
+		f(c)
+		return c
+	}
+	noneToken, err := jwt.NewWithClaims(jwt.SigningMethodNone, claimsFor(e, uid, sid)).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headerAlg := func(alg string) string {
+		parts := strings.Split(valid, ".")
+		parts[0] = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"` + alg + `","typ":"JWT"}`))
+		return strings.Join(parts, ".")
+	}
+
+	cases := []struct {
+		name  string
+		token string
+	}{
+		{"tamper/hs512/401", forge(t, jwt.SigningMethodHS512, secret, claimsFor(e, uid, sid))},
+		{"tamper/hs384/401", forge(t, jwt.SigningMethodHS384, secret, claimsFor(e, uid, sid))},
+		{"tamper/rs256/401", forge(t, jwt.SigningMethodRS256, rsaKey, claimsFor(e, uid, sid))},
+		{"tamper/rs256-header-on-hs256-signature/401", headerAlg("RS256")},
+		{"tamper/alg-none/401", noneToken},
+		{"tamper/alg-none-header-empty-signature/401", strings.Join(append(strings.Split(headerAlg("none"), ".")[:2], ""), ".")},
+		{"tamper/flipped-signature/401", flip(valid, 2)},
+		{"tamper/flipped-header/401", flip(valid, 0)},
+		{"tamper/flipped-payload/401", flip(valid, 1)},
+		{"tamper/other-users-payload/401", withPayload(t, valid, claimsFor(e, attacker.User.ID, sessionOf(t, e, attacker)))},
+		{"tamper/wrong-secret/401", forge(t, jwt.SigningMethodHS256, []byte("0123456789abcdef0123456789abcdef-other"), claimsFor(e, uid, sid))},
+		{"tamper/expired/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) {
+			c.ExpiresAt = jwt.NewNumericDate(e.clock.Now().Add(-time.Second))
+		}))},
+		{"tamper/no-exp/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.ExpiresAt = nil }))},
+		{"tamper/nbf-in-future/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) {
+			c.NotBefore = jwt.NewNumericDate(e.clock.Now().Add(time.Minute))
+		}))},
+		{"tamper/iat-in-future/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) {
+			c.IssuedAt = jwt.NewNumericDate(e.clock.Now().Add(time.Minute))
+		}))},
+		{"tamper/wrong-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "evil" }))},
+		{"tamper/no-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "" }))},
+		{"tamper/wrong-audience/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Audience = jwt.ClaimStrings{"other-api"} }))},
+		{"tamper/session-of-another-user/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.SessionID = sessionOf(t, e, attacker) }))},
+		{"tamper/no-session/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.SessionID = "" }))},
+		{"tamper/refresh-token-as-access-token/401", victim.RefreshToken},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(tc.token)), http.StatusUnauthorized, "unauthorized")
+		})
+	}
+	t.Run("tamper/expired-by-the-clock/401", func(t *testing.T) {
+		p := login(t, s, "victim@example.com", testPassword)
+		e.clock.Advance(15*time.Minute + time.Second)
+		defer e.clock.Advance(-(15*time.Minute + time.Second))
+		expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(p.AccessToken)), http.StatusUnauthorized, "unauthorized")
+	})
+	expectStatus(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(victim.AccessToken)), http.StatusOK)
+}
+
+func TestAccessTokenStopsAtOnce(t *testing.T) {
+	e := pgEnv(t)
+	s := e.server(t)
+
+	cases := []struct {
+		name string
+		end  func(t *testing.T, p pairJSON)
+	}{
+		{"stop/logged-out/401", func(t *testing.T, p pairJSON) {
+			expectStatus(t, s.Do("POST", "/api/v1/auth/logout", body{"refresh_token": p.RefreshToken}), http.StatusNoContent)
+		}},
+		{"stop/deleted-user/401", func(t *testing.T, p pairJSON) {
+			if err := e.db.Ent.User.DeleteOneID(p.User.ID).Exec(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"stop/deactivated-user/401", func(t *testing.T, p pairJSON) { deactivate(t, e, p.User.ID) }},
+		{"stop/password-changed-elsewhere/401", func(t *testing.T, p pairJSON) {
+			other := login(t, s, p.User.Email, testPassword)
+			expectStatus(t, s.Do("PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "new password 123"}, apitest.Bearer(other.AccessToken)), http.StatusNoContent)
+		}},
+		{"stop/session-revoked/401", func(t *testing.T, p pairJSON) {
+			other := login(t, s, p.User.Email, testPassword)
+			expectStatus(t, s.Do("DELETE", "/api/v1/users/me/sessions/"+sessionOf(t, e, p), nil, apitest.Bearer(other.AccessToken)), http.StatusNoContent)
+		}},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := register(t, s, "stop"+string(rune('a'+i))+"@example.com")
+			expectStatus(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(p.AccessToken)), http.StatusOK)
+			tc.end(t, p)
+			for _, req := range []struct{ method, path string }{
+				{"GET", "/api/v1/users/me"},
+				{"GET", "/api/v1/users/me/sessions"},
+			} {
+				expectProblem(t, s.Do(req.method, req.path, nil, apitest.Bearer(p.AccessToken)), http.StatusUnauthorized, "unauthorized")
+			}
+		})
+	}
+}
