@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -167,7 +168,7 @@ func TestAccessTokenStopsAtOnce(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := register(t, s, "stop"+string(rune('a'+i))+"@example.com")
+			p := register(t, s, fmt.Sprintf("stop%d@example.com", i))
 			expectStatus(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(p.AccessToken)), http.StatusOK)
 			tc.end(t, p)
 			for _, req := range []struct{ method, path string }{
