@@ -138,8 +138,66 @@ func (b *Binder) Validate(dst any) error {
 	if ch, ok := dst.(Checker); ok {
 		fields = append(fields, ch.Check()...)
 	}
+	fields = append(fields, nulFields(reflect.ValueOf(dst), "")...)
 	if len(fields) > 0 {
 		return apperr.Validation(fields...)
+	}
+	return nil
+}
+
+// nulFields names every string field of v that holds a NUL character.
+// JSON carries NUL as \u0000; PostgreSQL cannot store it in text (SQLite
+// can), so it is a 422 here rather than a 500 from one database and a
+// stored value on the other. No field of the contract has a use for it.
+func nulFields(v reflect.Value, prefix string) []apperr.FieldError {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if strings.IndexByte(v.String(), 0) >= 0 {
+			return []apperr.FieldError{{Field: prefix, Message: "must not contain NUL characters"}}
+		}
+	case reflect.Slice, reflect.Array:
+		var out []apperr.FieldError
+		for i := range v.Len() {
+			out = append(out, nulFields(v.Index(i), prefix)...)
+		}
+		return out
+	case reflect.Struct:
+		t := v.Type()
+		if strings.HasPrefix(t.Name(), "Optional[") {
+			if f := v.FieldByName("Value"); f.IsValid() {
+				return nulFields(f, prefix)
+			}
+		}
+		var out []apperr.FieldError
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			if sf.Anonymous {
+				name = ""
+			}
+			if prefix != "" && name != "" {
+				name = prefix + "." + name
+			} else if name == "" {
+				name = prefix
+			}
+			out = append(out, nulFields(v.Field(i), name)...)
+		}
+		return out
 	}
 	return nil
 }
