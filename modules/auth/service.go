@@ -261,8 +261,9 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.P
 		return httpx.Principal{}, ErrUnauthorized
 	}
 	if s.touch.due(sessionID, now) {
+		// last_used_at is informative: failing to write it fails no request.
 		if err := s.store.touchSession(ctx, sessionID, now); err != nil {
-			return httpx.Principal{}, err
+			s.log.WarnContext(ctx, "touch session", "session_id", sessionID, "err", err.Error())
 		}
 	}
 	return httpx.Principal{UserID: userID, SessionID: sessionID}, nil
