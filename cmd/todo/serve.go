@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"todo/platform/config"
 	"todo/platform/database"
@@ -47,6 +51,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	if cfg.HTTP.DebugAddr != "" {
+		go servePprof(ctx, cfg.HTTP.DebugAddr, log)
+	}
 	return httpx.Serve(ctx, cfg.HTTP, log, h)
 }
 
@@ -54,7 +61,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 // DATA_DIR/auth_secret, creating it with 32 random bytes on first start.
 func embeddedSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, "auth_secret")
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) //nolint:gosec // G304: DATA_DIR is the operator's setting, not request input
 	if err == nil && len(strings.TrimSpace(string(b))) >= config.MinSecretLen {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -73,4 +80,23 @@ func embeddedSecret(dataDir string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return secret, nil
+}
+
+// servePprof serves Go's profiles on a loopback address of its own, for
+// finding where the time goes under load (docs/performance.md).
+func servePprof(ctx context.Context, addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("pprof listening", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("pprof", "err", err.Error())
+	}
 }
