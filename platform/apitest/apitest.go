@@ -95,9 +95,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func snippet(b []byte) string {
-	const max = 512
-	if len(b) > max {
-		return string(b[:max]) + "…"
+	const limit = 512
+	if len(b) > limit {
+		return string(b[:limit]) + "…"
 	}
 	return string(b)
 }

@@ -3,6 +3,7 @@ package httpx
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -76,7 +77,7 @@ func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 		}
 		defer func() {
 			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
+				if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 					panic(p)
 				}
 				log.ErrorContext(c.Request.Context(), "panic", "request_id", rid, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))

@@ -195,8 +195,9 @@ ON CONFLICT ("version") DO UPDATE SET "type" = excluded."type", "applied" = excl
  "execution_time" = excluded."execution_time", "error" = excluded."error", "error_stmt" = excluded."error_stmt",
  "hash" = excluded."hash", "partial_hashes" = excluded."partial_hashes", "operator_version" = excluded."operator_version"`,
 		r.table(), revisionColumns)
+	typ := int64(rev.Type) //nolint:gosec // G115: RevisionType is a bit set of 1, 2 and 4, far below MaxInt64
 	_, err = r.db.ExecContext(ctx, r.bind(q),
-		rev.Version, rev.Description, int64(rev.Type), rev.Applied, rev.Total, rev.ExecutedAt,
+		rev.Version, rev.Description, typ, rev.Applied, rev.Total, rev.ExecutedAt,
 		int64(rev.ExecutionTime), rev.Error, rev.ErrorStmt, rev.Hash, string(partial), rev.OperatorVersion)
 	if err != nil {
 		return fmt.Errorf("write revision %s: %w", rev.Version, err)
@@ -234,7 +235,7 @@ func (r *RevisionTable) bind(q string) string {
 
 // queryRow is QueryRowContext on a schema.ExecQuerier.
 func (r *RevisionTable) queryRow(ctx context.Context, q string, args ...any) rowScanner {
-	rows, err := r.db.QueryContext(ctx, r.bind(q), args...)
+	rows, err := r.db.QueryContext(ctx, r.bind(q), args...) //nolint:rowserrcheck // singleRow.Scan checks rows.Err and closes rows
 	return singleRow{rows: rows, err: err}
 }
 
@@ -280,7 +281,7 @@ func scanRevision(row rowScanner) (*atlas.Revision, error) {
 			return nil, fmt.Errorf("revision %s: decode partial_hashes: %w", rev.Version, err)
 		}
 	}
-	rev.Type = atlas.RevisionType(typ)
+	rev.Type = atlas.RevisionType(typ) //nolint:gosec // G115: a bit set the CLI and Apply wrote as 1, 2 or 4, never negative
 	rev.Applied, rev.Total = int(applied), int(total)
 	rev.ExecutionTime = time.Duration(dur)
 	rev.Error, rev.ErrorStmt = errText.String, errStmt.String

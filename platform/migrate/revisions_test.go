@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -181,7 +182,7 @@ func TestRevisionTableReadWrite(t *testing.T) {
 			if err := rt.Init(ctx); err != nil {
 				t.Fatalf("second Init: %v", err)
 			}
-			if _, err := rt.ReadRevision(ctx, "1"); err != atlas.ErrRevisionNotExist {
+			if _, err := rt.ReadRevision(ctx, "1"); !errors.Is(err, atlas.ErrRevisionNotExist) {
 				t.Fatalf("ReadRevision of a missing version: got %v, want ErrRevisionNotExist", err)
 			}
 			started := time.Now().Add(-time.Hour).Truncate(time.Second).UTC()

@@ -1,0 +1,6 @@
+// Package archtest holds no code, only tests: they read the module's import
+// graph with `go list -deps -test` and fail when a package crosses one of the
+// boundaries in docs/architecture.md (modules do not import modules, platform
+// imports no module, ent/schema imports only Ent, uuid and the standard
+// library).
+package archtest
