@@ -123,6 +123,11 @@ func (in UpdateInput) validate() (UpdateInput, []apperr.FieldError) {
 	return in, fields
 }
 
+// setsAny reports whether a PATCH names any field.
+func (in UpdateInput) setsAny() bool {
+	return in.Title.Set || in.Description.Set || in.Completed.Set
+}
+
 // checkTitle trims a title of Unicode white space and checks its length in
 // code points; the message is empty when it is valid.
 func checkTitle(o httpx.Optional[string]) (string, string) {

@@ -160,8 +160,22 @@ func (s *service) maybePurge(ctx context.Context, now time.Time) {
 // Update applies a PATCH. Existence (404) and If-Match (412) are decided
 // before the body's rules (422), under the row lock; a PATCH that changes
 // nothing writes nothing, so neither updated_at nor the ETag moves.
+//
+// The common case, a valid body without If-Match, is one statement; an
+// empty body is a read. The locked path (BEGIN, SELECT … FOR UPDATE, the
+// write, COMMIT) remains for If-Match, for an invalid body (whose 422 must
+// not hide a 404), and when the one statement matched no row.
 func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatch, in UpdateInput) (Task, error) {
 	now := s.now()
+	if valid, fields := in.validate(); !im.present && len(fields) == 0 {
+		if !valid.setsAny() {
+			return s.store.get(ctx, userID, id)
+		}
+		t, ok, err := s.store.patch(ctx, userID, id, valid, now)
+		if err != nil || ok {
+			return t, err
+		}
+	}
 	return s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
 		if !im.matches(etagOf(cur)) {
 			return Task{}, actKeep, ErrPreconditionFailed

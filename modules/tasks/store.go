@@ -5,6 +5,8 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -178,6 +180,85 @@ func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Ti
 		return Task{}, err
 	}
 	return t, rows.Close()
+}
+
+// patch applies a validated PATCH in one statement, UPDATE … RETURNING,
+// the row lock held by the UPDATE itself; see patchSQL. ok is false when no
+// row matched: the task does not exist, or it changed and now's clock has
+// not passed its updated_at, which the caller resolves under a lock.
+func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInput, now time.Time) (t Task, ok bool, err error) {
+	query, args := patchSQL(in, id, userID, now)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return Task{}, false, fmt.Errorf("update task: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return Task{}, false, fmt.Errorf("update task: %w", err)
+		}
+		return Task{}, false, nil
+	}
+	if t, err = scanTask(rows); err != nil {
+		return Task{}, false, err
+	}
+	return t, true, rows.Close()
+}
+
+// patchSQL is the statement of a PATCH that sets the fields in sets and
+// leaves the others alone, with the rules of applyUpdate spelled in SQL
+// that PostgreSQL and SQLite both accept (IS DISTINCT FROM since SQLite
+// 3.39; SET's right-hand sides read the old row in both):
+//
+//   - completing keeps an existing completed_at, else stamps $3 (now);
+//     reopening clears it;
+//   - updated_at becomes $3 only when some set column is distinct from its
+//     new value, so a PATCH that changes nothing moves neither updated_at
+//     nor the ETag;
+//   - a change applies only when $3 is after the stored updated_at, so every
+//     write gets a later updated_at and a new ETag: otherwise no row is
+//     returned and the caller falls back to the locked path, which writes
+//     updated_at + 1 µs (writeTime). On SQLite the comparison is of text,
+//     which orders as time because every timestamp is written by the driver
+//     in one UTC layout, as the keyset pages rely on too.
+//
+// Parameters: $1 id, $2 user_id, $3 now, then the new values. Every one
+// meets a column, so PostgreSQL infers its type from that column.
+func patchSQL(in UpdateInput, id int64, userID string, now time.Time) (string, []any) {
+	args := []any{id, userID, now}
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var set, changed []string
+	assign := func(col, p string) {
+		set = append(set, col+" = "+p)
+		changed = append(changed, col+" IS DISTINCT FROM "+p)
+	}
+	if in.Title.Set {
+		assign(`"title"`, param(in.Title.Value))
+	}
+	if in.Description.Set {
+		var d any // NULL
+		if !in.Description.Null {
+			d = in.Description.Value
+		}
+		assign(`"description"`, param(d))
+	}
+	if in.Completed.Present() {
+		assign(`"completed"`, param(in.Completed.Value))
+		if in.Completed.Value {
+			set = append(set, `"completed_at" = COALESCE("completed_at", $3)`)
+		} else {
+			set = append(set, `"completed_at" = NULL`)
+		}
+	}
+	anyChange := strings.Join(changed, " OR ")
+	query := `UPDATE "tasks" SET ` + strings.Join(set, ", ") +
+		`, "updated_at" = CASE WHEN ` + anyChange + ` THEN $3 ELSE "updated_at" END` +
+		` WHERE "id" = $1 AND "user_id" = $2 AND ("updated_at" < $3 OR NOT (` + anyChange + `))` +
+		` RETURNING ` + taskColumns
+	return query, args
 }
 
 func scanTask(rows *stdsql.Rows) (Task, error) {
