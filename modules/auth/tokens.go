@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 )
 
 // accessClaims are the claims of an access token: the registered ones
@@ -74,7 +75,9 @@ func (m *tokenMaker) verify(token string) (userID, sessionID string, err error) 
 	if _, err := m.parser.ParseWithClaims(token, &claims, m.key); err != nil {
 		return "", "", ErrUnauthorized.Wrap(err)
 	}
-	if claims.Subject == "" || claims.SessionID == "" {
+	// Both ids are UUIDs the service made; anything else (even validly
+	// signed) never reaches the database.
+	if uuid.Validate(claims.Subject) != nil || uuid.Validate(claims.SessionID) != nil {
 		return "", "", ErrUnauthorized
 	}
 	return claims.Subject, claims.SessionID, nil

@@ -119,6 +119,8 @@ func TestAccessTokenTampering(t *testing.T) {
 		{"tamper/iat-in-future/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) {
 			c.IssuedAt = jwt.NewNumericDate(e.clock.Now().Add(time.Minute))
 		}))},
+		{"tamper/nul-in-sid/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.SessionID = sid[:8] + "\x00" + sid[9:] }))},
+		{"tamper/non-uuid-sub/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = "' OR 1=1 --" }))},
 		{"tamper/wrong-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "evil" }))},
 		{"tamper/no-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "" }))},
 		{"tamper/wrong-audience/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Audience = jwt.ClaimStrings{"other-api"} }))},
