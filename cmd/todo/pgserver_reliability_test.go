@@ -105,7 +105,7 @@ func newPGServer() (*pgServer, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chmod(root, 0o700); err != nil {
+		if err := os.Chmod(root, 0o700); err != nil { //nolint:gosec // G302: a directory needs its x bit; 0700 is owner-only
 			return nil, err
 		}
 		if err := os.Chown(root, uid, gid); err != nil {
@@ -115,11 +115,11 @@ func newPGServer() (*pgServer, error) {
 	}
 	if out, err := s.command("initdb", "-D", s.data(), "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C").CombinedOutput(); err != nil {
 		_ = os.RemoveAll(root)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	if out, err := s.command("mkdir", "-p", s.sock()).CombinedOutput(); err != nil {
 		_ = os.RemoveAll(root)
-		return nil, fmt.Errorf("mkdir socket dir: %v\n%s", err, out)
+		return nil, fmt.Errorf("mkdir socket dir: %w\n%s", err, out)
 	}
 	if s.port, err = freePort(); err != nil {
 		_ = os.RemoveAll(root)
@@ -154,7 +154,7 @@ func (s *pgServer) pgctl(args ...string) error {
 		if len(tail) > 2000 {
 			tail = tail[len(tail)-2000:]
 		}
-		return fmt.Errorf("pg_ctl %v: %v\n%s\nserver log:\n%s", args, err, out.String(), tail)
+		return fmt.Errorf("pg_ctl %v: %w\n%s\nserver log:\n%s", args, err, out.String(), tail)
 	}
 	return nil
 }

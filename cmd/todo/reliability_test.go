@@ -234,14 +234,14 @@ type loadClient struct {
 }
 
 func (lc *loadClient) run(ctx context.Context) {
-	rng := rand.New(rand.NewPCG(uint64(lc.n), uint64(time.Now().UnixNano())))
+	rng := rand.New(rand.NewPCG(uint64(lc.n), uint64(time.Now().UnixNano()))) //nolint:gosec // G115: a small non-negative client number
 	seq := 0
 	for ctx.Err() == nil {
 		live := lc.live()
 		switch r := rng.IntN(10); {
 		case r < 5 || len(live) == 0:
 			seq++
-			lc.create(fmt.Sprintf("client %d task %d ‮ é ✓ 🦫", lc.n, seq), rng.IntN(2) == 0)
+			lc.create(fmt.Sprintf("client %d task %d \u202e é ✓ 🦫", lc.n, seq), rng.IntN(2) == 0)
 		case r < 8:
 			lc.toggle(live[rng.IntN(len(live))])
 		default:
@@ -529,6 +529,7 @@ func verifyWrites(t *testing.T, url string, lcs []*loadClient, users map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	byID := map[int64]row{}
 	byTitle := map[string]int{}
 	for rows.Next() {
@@ -556,7 +557,6 @@ func verifyWrites(t *testing.T, url string, lcs []*loadClient, users map[string]
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	rows.Close()
 	verified := 0
 	for _, lc := range lcs {
 		for _, tk := range lc.tasks {

@@ -543,7 +543,7 @@ func TestSecurityCORS(t *testing.T) {
 	e := newSecEnv(t, "sqlite")
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	preflight := func(origin string) *http.Response {
+	preflight := func(origin string) (http.Header, int) {
 		req, _ := http.NewRequest("OPTIONS", srv.URL+"/api/v1/tasks", nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
@@ -552,20 +552,20 @@ func TestSecurityCORS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-		return res
+		_ = res.Body.Close()
+		return res.Header, res.StatusCode
 	}
-	res := preflight(corsOrigin)
-	if res.StatusCode >= 300 || res.Header.Get("Access-Control-Allow-Origin") != corsOrigin ||
-		!strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "POST") ||
-		!strings.Contains(strings.ToLower(res.Header.Get("Access-Control-Allow-Headers")), "authorization") {
-		t.Errorf("preflight from %s: %d %v", corsOrigin, res.StatusCode, res.Header)
+	h, st := preflight(corsOrigin)
+	if st >= 300 || h.Get("Access-Control-Allow-Origin") != corsOrigin ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(strings.ToLower(h.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("preflight from %s: %d %v", corsOrigin, st, h)
 	}
 	for _, origin := range []string{"https://evil.example.com", "https://app.example.com.evil.com", "http://app.example.com", "null", "*"} {
-		res := preflight(origin)
-		for k := range res.Header {
+		h, _ := preflight(origin)
+		for k := range h {
 			if strings.HasPrefix(k, "Access-Control-") {
-				t.Errorf("preflight from %s: %s: %s", origin, k, res.Header.Get(k))
+				t.Errorf("preflight from %s: %s: %s", origin, k, h.Get(k))
 			}
 		}
 		req, _ := http.NewRequest("GET", srv.URL+"/healthz", nil)
