@@ -35,7 +35,8 @@ func (h *handler) list(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	httpx.JSON(c, http.StatusOK, toListResponse(page))
+	r := toListResponse(page)
+	httpx.JSON(c, http.StatusOK, &r)
 	return nil
 }
 
@@ -138,12 +139,9 @@ func (h *handler) delete(c *gin.Context) error {
 }
 
 func writeTask(c *gin.Context, status int, t Task) error {
-	body, err := encodeTask(t)
-	if err != nil {
-		return err
-	}
 	c.Header("ETag", etagOf(t))
-	c.Data(status, "application/json", body)
+	r := toTaskResponse(t)
+	httpx.JSON(c, status, &r)
 	return nil
 }
 

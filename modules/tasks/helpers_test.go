@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func TestCursorRejects(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := c.decode(tc.token, tc.user, tc.status); err != ErrBadCursor {
+			if _, err := c.decode(tc.token, tc.user, tc.status); !errors.Is(err, ErrBadCursor) {
 				t.Fatalf("got %v, want ErrBadCursor", err)
 			}
 		})
@@ -296,12 +297,20 @@ func TestTimestampFormat(t *testing.T) {
 		{"whole-second", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), `"2026-01-01T12:00:00.000000Z"`},
 		{"micro", time.Date(2026, 1, 1, 12, 0, 0, 123456000, time.UTC), `"2026-01-01T12:00:00.123456Z"`},
 		{"other-zone", time.Date(2026, 1, 1, 13, 0, 0, 100000000, time.FixedZone("X", 3600)), `"2026-01-01T12:00:00.100000Z"`},
+		{"nanos-truncated", time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC), `"2026-12-31T23:59:59.999999Z"`},
+		{"year-0", time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), `"0000-01-01T00:00:00.000000Z"`},
+		{"year-9999", time.Date(9999, 12, 31, 23, 59, 59, 1000, time.UTC), `"9999-12-31T23:59:59.000001Z"`},
+		{"year-10000", time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), `"10000-01-01T00:00:00.000000Z"`},
+		{"year-minus-1", time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), `"-0001-01-01T00:00:00.000000Z"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b, _ := timestamp(tc.in).MarshalJSON()
 			if string(b) != tc.want {
 				t.Fatalf("got %s, want %s", b, tc.want)
+			}
+			if std := `"` + tc.in.UTC().Format(timeLayout) + `"`; std != tc.want {
+				t.Fatalf("the layout writes %s, want %s", std, tc.want)
 			}
 		})
 	}

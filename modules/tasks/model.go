@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -170,10 +171,44 @@ type timestamp time.Time
 
 // MarshalJSON implements json.Marshaler.
 func (t timestamp) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, len(timeLayout)+2)
+	return t.AppendJSON(make([]byte, 0, len(timeLayout)+2)), nil
+}
+
+// AppendJSON appends the timestamp as a JSON string.
+func (t timestamp) AppendJSON(b []byte) []byte {
 	b = append(b, '"')
-	b = time.Time(t).UTC().AppendFormat(b, timeLayout)
-	return append(b, '"'), nil
+	b = appendTimestamp(b, time.Time(t).UTC())
+	return append(b, '"')
+}
+
+// appendTimestamp appends a UTC time as timeLayout does, digit by digit:
+// time.AppendFormat interprets the layout on every call, which made it most
+// of the cost of encoding a list. Years outside 0–9999, which the layout
+// writes differently, still go through AppendFormat.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), sec, 2)
+	b = appendDigits(append(b, '.'), t.Nanosecond()/1000, 6) // truncated, as the layout does
+	return append(b, 'Z')
+}
+
+// appendDigits appends the n lowest decimal digits of v ≥ 0, zero-padded.
+func appendDigits(b []byte, v, n int) []byte {
+	b = append(b, make([]byte, n)...)
+	for i := len(b) - 1; i >= len(b)-n; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return b
 }
 
 // UnmarshalJSON implements json.Unmarshaler (for replayed responses).
@@ -194,9 +229,62 @@ type taskResponse struct {
 	CompletedAt *timestamp `json:"completed_at"`
 }
 
+// AppendJSON implements httpx.JSONAppender: the bytes encoding/json writes
+// for r (HTML escaping off), without reflection.
+func (r taskResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, r.ID, 10)
+	b = append(b, `,"user_id":`...)
+	b = appendJSONString(b, r.UserID)
+	b = append(b, `,"title":`...)
+	b = appendJSONString(b, r.Title)
+	b = append(b, `,"description":`...)
+	if r.Description == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, *r.Description)
+	}
+	b = append(b, `,"completed":`...)
+	b = strconv.AppendBool(b, r.Completed)
+	b = append(b, `,"created_at":`...)
+	b = r.CreatedAt.AppendJSON(b)
+	b = append(b, `,"updated_at":`...)
+	b = r.UpdatedAt.AppendJSON(b)
+	b = append(b, `,"completed_at":`...)
+	if r.CompletedAt == nil {
+		return append(b, "null}"...)
+	}
+	b = r.CompletedAt.AppendJSON(b)
+	return append(b, '}')
+}
+
 type listResponse struct {
 	Items      []taskResponse `json:"items"`
 	NextCursor *string        `json:"next_cursor"`
+}
+
+// AppendJSON implements httpx.JSONAppender: the bytes encoding/json writes
+// for r (HTML escaping off), without reflection.
+func (r listResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"items":`...)
+	if r.Items == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, it := range r.Items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = it.AppendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"next_cursor":`...)
+	if r.NextCursor == nil {
+		return append(b, "null}"...)
+	}
+	b = appendJSONString(b, *r.NextCursor)
+	return append(b, '}')
 }
 
 func toTaskResponse(t Task) taskResponse {

@@ -106,8 +106,7 @@ func sameTask(a, b Task) bool {
 }
 
 func fmtTask(t Task) string {
-	b, _ := encodeTask(t)
-	return string(b)
+	return string(encodeTask(t))
 }
 
 // TestPatchMissing checks that a PATCH of a task that does not exist, or

@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,8 +102,7 @@ type Created struct {
 // held by a running request after keyWait is a 409.
 func (s *service) CreateIdempotent(ctx context.Context, userID string, in CreateInput, key, requestHash, basePath string) (Created, error) {
 	render := func(t Task) ([]byte, string, error) {
-		body, err := encodeTask(t)
-		return body, basePath + "/" + strconv.FormatInt(t.ID, 10), err
+		return encodeTask(t), basePath + "/" + strconv.FormatInt(t.ID, 10), nil
 	}
 	// Two attempts: a record seen taken may expire or be purged before it
 	// is read back, and then the key is free again.
@@ -284,14 +282,8 @@ func equalPtr[T comparable](a, b *T) bool {
 	return *a == *b
 }
 
-// encodeTask is the JSON body of a single-task response, as sent and as
-// remembered for Idempotency-Key replays.
-func encodeTask(t Task) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(toTaskResponse(t)); err != nil {
-		return nil, fmt.Errorf("encode task: %w", err)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+// encodeTask is the JSON body of a single-task response, as remembered for
+// Idempotency-Key replays; writeTask sends the same bytes.
+func encodeTask(t Task) []byte {
+	return toTaskResponse(t).AppendJSON(nil)
 }

@@ -1,0 +1,214 @@
+package tasks
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// stdJSON is v as the service wrote it before AppendJSON: encoding/json
+// with HTML escaping off, without the trailing newline.
+func stdJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func TestAppendJSONString(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"empty", "", `""`},
+		{"plain", "Buy milk", `"Buy milk"`},
+		{"quote-backslash", `a"b\c`, `"a\"b\\c"`},
+		{"short-escapes", "\b\f\n\r\t", `"\b\f\n\r\t"`},
+		{"other-controls", "\x00\x01\x1f", `"\u0000\u0001\u001f"`},
+		{"del-raw", "\x7f", "\"\x7f\""},
+		{"html-raw", "<a href='x'>&</a>", `"<a href='x'>&</a>"`},
+		{"non-ascii-raw", "é😀中", `"é😀中"`},
+		{"line-separators", "a\u2028b\u2029c", `"a\u2028b\u2029c"`},
+		{"invalid-utf8", "a\xffb\xc3", `"a\ufffdb\ufffd"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(appendJSONString([]byte("x"), tc.in))
+			if got != "x"+tc.want {
+				t.Fatalf("got %s, want x%s", got, tc.want)
+			}
+			if std := string(stdJSON(t, tc.in)); std != tc.want {
+				t.Fatalf("encoding/json writes %s, the case wants %s", std, tc.want)
+			}
+		})
+	}
+}
+
+// TestAppendJSONMatchesEncodingJSON encodes many random tasks and pages both
+// ways: AppendJSON must write exactly the bytes of encoding/json.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	for i := range 3000 {
+		tk := randomTask(r)
+		want := stdJSON(t, toTaskResponse(tk))
+		got := toTaskResponse(tk).AppendJSON(nil)
+		if !bytes.Equal(got, want) || !json.Valid(got) {
+			t.Fatalf("task %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+	for i := range 300 {
+		p := Page{Items: make([]Task, r.IntN(4))}
+		for j := range p.Items {
+			p.Items[j] = randomTask(r)
+		}
+		if r.IntN(2) == 0 {
+			p.NextCursor = randomString(r, 40)
+		}
+		lr := toListResponse(p)
+		if i%50 == 0 {
+			lr.Items = nil
+		}
+		want := stdJSON(t, lr)
+		got := lr.AppendJSON(nil)
+		if !bytes.Equal(got, want) || !json.Valid(got) {
+			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// TestAppendTimestampMatchesLayout checks the hand-written formatter, which
+// encoding/json reaches through MarshalJSON too, against time's layout.
+func TestAppendTimestampMatchesLayout(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 100_000 {
+		at := randomTime(r)
+		if r.IntN(10) == 0 { // beyond the years 0–9999, either way
+			at = time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9))
+		}
+		at = at.UTC()
+		if got, want := appendTimestamp(nil, at), at.AppendFormat(nil, timeLayout); !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", at, got, want)
+		}
+	}
+}
+
+func randomTask(r *rand.Rand) Task {
+	tk := Task{
+		ID:        r.Int64(),
+		UserID:    randomString(r, 36),
+		Title:     randomString(r, 200),
+		Completed: r.IntN(2) == 0,
+		CreatedAt: randomTime(r),
+		UpdatedAt: randomTime(r),
+	}
+	if r.IntN(2) == 0 {
+		d := randomString(r, 300)
+		tk.Description = &d
+	}
+	if r.IntN(2) == 0 {
+		ct := randomTime(r)
+		tk.CompletedAt = &ct
+	}
+	return tk
+}
+
+// randomString is valid UTF-8 of up to n code points, drawn mostly from the
+// characters an encoder treats specially.
+func randomString(r *rand.Rand, n int) string {
+	special := []rune{'"', '\\', '/', '<', '>', '&', '\b', '\f', '\n', '\r', '\t', 0, 0x1f, 0x7f, 'é', '中',
+		'😀', '\u2028', '\u2029', '\ufffd', '\ufeff', utf8.MaxRune}
+	var sb strings.Builder
+	for range r.IntN(n + 1) {
+		switch r.IntN(4) {
+		case 0:
+			sb.WriteRune(special[r.IntN(len(special))])
+		case 1:
+			sb.WriteRune(r.Int32N(utf8.RuneSelf))
+		case 2:
+			c := r.Int32N(utf8.MaxRune + 1)
+			if !utf8.ValidRune(c) {
+				c = 'x'
+			}
+			sb.WriteRune(c)
+		default:
+			sb.WriteByte(letters[r.IntN(len(letters))])
+		}
+	}
+	return sb.String()
+}
+
+const letters = "abcdefghijklmnopqrstuvwxyz"
+
+func randomTime(r *rand.Rand) time.Time {
+	t := time.Unix(r.Int64N(1<<35)-1<<34, r.Int64N(1e9))
+	return t.In(time.FixedZone("", (r.IntN(49)-24)*1800))
+}
+
+// FuzzTaskJSON compares AppendJSON with encoding/json on arbitrary strings,
+// invalid UTF-8 included.
+func FuzzTaskJSON(f *testing.F) {
+	f.Add(int64(1), "Buy milk", "2 l", true, int64(1767225600123456), "cursor")
+	f.Add(int64(-5), "a\"b\\c\n\x00\u2028<>&", "", false, int64(0), "")
+	f.Add(int64(1<<62), "\xff\xfe😀", "\x7f\t", true, int64(-1), "\xc3")
+	f.Fuzz(func(t *testing.T, id int64, title, desc string, done bool, micros int64, cursor string) {
+		at := time.UnixMicro(micros)
+		tk := Task{ID: id, UserID: cursor, Title: title, Completed: done, CreatedAt: at, UpdatedAt: at}
+		if desc != "" {
+			tk.Description = &desc
+		}
+		if done {
+			tk.CompletedAt = &at
+		}
+		if got, want := appendTimestamp(nil, at.UTC()), at.UTC().AppendFormat(nil, timeLayout); !bytes.Equal(got, want) {
+			t.Fatalf("timestamp: got %s, want %s", got, want)
+		}
+		got := toTaskResponse(tk).AppendJSON(nil)
+		if want := stdJSON(t, toTaskResponse(tk)); !bytes.Equal(got, want) || !json.Valid(got) {
+			t.Fatalf("task:\n got %s\nwant %s", got, want)
+		}
+		lr := toListResponse(Page{Items: []Task{tk, tk}, NextCursor: cursor})
+		if got, want := lr.AppendJSON(nil), stdJSON(t, lr); !bytes.Equal(got, want) {
+			t.Fatalf("page:\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// BenchmarkEncodeList compares the two encoders on a page of 20 tasks.
+//
+//	go test -run '^$' -bench BenchmarkEncodeList -benchmem ./modules/tasks/
+func BenchmarkEncodeList(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	p := Page{Items: make([]Task, 20), NextCursor: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+	for i := range p.Items {
+		d := "a plain description of a task, as most are"
+		p.Items[i] = Task{ID: int64(1000 + i), UserID: "0193e7a1-7c4e-7b5e-9c1e-2f7f3c5d9a10", Title: "task " + letters[r.IntN(len(letters)):][:1],
+			Description: &d, Completed: i%3 == 0, CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+		if p.Items[i].Completed {
+			at := time.Now().UTC()
+			p.Items[i].CompletedAt = &at
+		}
+	}
+	lr := toListResponse(p)
+	b.Run("encoding-json", func(b *testing.B) {
+		var buf bytes.Buffer
+		for b.Loop() {
+			buf.Reset()
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(lr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("append-json", func(b *testing.B) {
+		var buf []byte
+		for b.Loop() {
+			buf = lr.AppendJSON(buf[:0])
+		}
+	})
+}
