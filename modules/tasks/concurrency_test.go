@@ -130,7 +130,7 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tx.Rollback()
+	defer func() { _ = tx.Rollback() }()
 	now := time.Now().UTC()
 	if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (user_id, key, request_hash, created_at, expires_at) VALUES ($1, 'busy', 'x', $2, $3)`,
 		uid, now, now.Add(time.Hour)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -205,7 +206,7 @@ func FuzzCursorDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, token, user, st string) {
 		p, err := c.decode(token, user, Status(st))
 		if err != nil {
-			if err != ErrBadCursor {
+			if !errors.Is(err, ErrBadCursor) {
 				t.Fatalf("%q: %v, want ErrBadCursor", token, err)
 			}
 			return
