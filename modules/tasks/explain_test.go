@@ -17,7 +17,7 @@ import (
 	"todo/platform/database/dbtest"
 )
 
-// recordingDriver remembers the last query Ent sent, so that tests can
+// recordingDriver remembers the last query the store sent, so that tests can
 // EXPLAIN exactly the SQL the store issues.
 type recordingDriver struct {
 	dialect.Driver
@@ -28,6 +28,14 @@ type recordingDriver struct {
 func (d *recordingDriver) Query(ctx context.Context, query string, args, v any) error {
 	d.query, d.args = query, args.([]any)
 	return d.Driver.Query(ctx, query, args, v)
+}
+
+// QueryContext records the statements the store writes out in SQL.
+func (d *recordingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.query, d.args = query, args
+	return d.Driver.(interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}).QueryContext(ctx, query, args...)
 }
 
 // seedUser inserts n tasks for uid in one statement: every third one
