@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,9 +15,6 @@ import (
 	"todo/platform/database/dbtest"
 )
 
-// strictKnownBugs makes tests fail on the known module bugs listed in
-// docs/reliability.md, for whoever fixes them: TODO_STRICT=1.
-func strictKnownBugs() bool { return os.Getenv("TODO_STRICT") == "1" }
 
 // TestRaceAccountDeletionVersusCreates deletes an account while its owner's
 // clients create tasks as fast as they can, through the whole handler on
@@ -64,10 +60,6 @@ func TestRaceAccountDeletionVersusCreates(t *testing.T) {
 						statuses[a.status]++
 						switch {
 						case a.status == http.StatusCreated || a.status == http.StatusUnauthorized:
-						case a.status == http.StatusInternalServerError && !strictKnownBugs():
-							// Known bug in modules/tasks (docs/reliability.md): an
-							// insert that loses the race to the deletion hits the
-							// user_id foreign key and is not translated.
 						default:
 							t.Errorf("create during account deletion: %d %s", a.status, a.body)
 						}
@@ -116,7 +108,7 @@ func TestRaceAccountDeletionVersusCreates(t *testing.T) {
 	b, _ := json.Marshal(statuses)
 	t.Logf("%d rounds: creates by status %s", rounds, b)
 	if n := statuses[http.StatusInternalServerError]; n > 0 {
-		t.Logf("KNOWN BUG: %d creates racing the deletion answered 500 instead of 401 (TODO_STRICT=1 fails on it)", n)
+		t.Errorf("%d creates racing the deletion answered 500 instead of 401", n)
 	}
 	if statuses[http.StatusCreated] == 0 || statuses[http.StatusUnauthorized] == 0 {
 		t.Errorf("the race was not exercised: %s", b)

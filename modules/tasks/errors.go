@@ -7,6 +7,9 @@ var (
 	// ErrTaskNotFound is a missing task, another user's task or a path id
 	// that is not a task id: the three are indistinguishable on purpose.
 	ErrTaskNotFound = apperr.New(apperr.KindNotFound, "not_found", "task not found")
+	// ErrAccountGone is a create whose user was deleted after its token was
+	// checked: the insert meets the foreign key, and the token is dead.
+	ErrAccountGone = apperr.New(apperr.KindUnauthorized, "unauthorized", "the account no longer exists")
 	// ErrBadCursor is a cursor this server did not issue for this user and status.
 	ErrBadCursor = apperr.New(apperr.KindBadRequest, "bad_request", "cursor: not a cursor issued for this user and status")
 	// ErrPreconditionFailed is an If-Match that does not match the current ETag.

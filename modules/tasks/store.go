@@ -151,7 +151,10 @@ func (s *store) create(ctx context.Context, c *ent.Client, userID string, in Cre
 		SetCreatedAt(now).
 		SetUpdatedAt(now).
 		Save(ctx)
-	if err != nil {
+	switch {
+	case ent.IsConstraintError(err): // the only constraint a valid task can break: user_id's foreign key
+		return Task{}, ErrAccountGone.Wrap(err)
+	case err != nil:
 		return Task{}, fmt.Errorf("insert task: %w", err)
 	}
 	return toTask(t), nil
