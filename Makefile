@@ -13,8 +13,8 @@ run:
 # leaves out the generated Ent client (todo/ent/..., except the hand-written todo/ent/schema).
 COVERPROFILE ?= coverage.out
 
-## test: vet, the generated-code check, then every test with the race detector, and the coverage total
-test: vet check-generate
+## test: vet, lint, the generated-code check, then every test with the race detector, and the coverage total
+test: vet lint check-generate
 	$(GO) test -race -count=1 -covermode=atomic -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@awk 'NR == 1 || !/^todo\/ent\// || /^todo\/ent\/schema\//' $(COVERPROFILE) > $(COVERPROFILE).tmp && mv $(COVERPROFILE).tmp $(COVERPROFILE)
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1 | sed 's/^total:[[:space:]]*(statements)[[:space:]]*/coverage: total of statements (generated Ent code excluded): /'

@@ -15,7 +15,6 @@ import (
 	"todo/platform/database/dbtest"
 )
 
-
 // TestRaceAccountDeletionVersusCreates deletes an account while its owner's
 // clients create tasks as fast as they can, through the whole handler on
 // PostgreSQL. Every create is answered 201 or 401 (never 500); none
@@ -58,9 +57,7 @@ func TestRaceAccountDeletionVersusCreates(t *testing.T) {
 						t.Errorf("create: %v", err)
 					} else {
 						statuses[a.status]++
-						switch {
-						case a.status == http.StatusCreated || a.status == http.StatusUnauthorized:
-						default:
+						if a.status != http.StatusCreated && a.status != http.StatusUnauthorized {
 							t.Errorf("create during account deletion: %d %s", a.status, a.body)
 						}
 						if d := deletedAt.Load(); a.status == http.StatusCreated && d != 0 && start > d {
