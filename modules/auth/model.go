@@ -9,13 +9,6 @@ import (
 	"todo/platform/httpx"
 )
 
-// timeFormat is the contract's timestamp: RFC 3339 in UTC with a Z suffix
-// and exactly six fractional digits. Every timestamp this module writes goes
-// through formatTime.
-const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
-
 // dbTime is the form every time this module stores or compares takes: UTC,
 // truncated to the microsecond PostgreSQL keeps.
 func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
@@ -147,8 +140,8 @@ func toUserResponse(u User) userResponse {
 		Name:          u.Name,
 		IsActive:      u.IsActive,
 		EmailVerified: u.EmailVerified,
-		CreatedAt:     formatTime(u.CreatedAt),
-		UpdatedAt:     formatTime(u.UpdatedAt),
+		CreatedAt:     httpx.FormatTime(u.CreatedAt),
+		UpdatedAt:     httpx.FormatTime(u.UpdatedAt),
 	}
 }
 
@@ -188,9 +181,9 @@ func toSessionListResponse(sessions []Session, currentID string) sessionListResp
 	for i, s := range sessions {
 		items[i] = sessionResponse{
 			ID:         s.ID,
-			CreatedAt:  formatTime(s.CreatedAt),
-			LastUsedAt: formatTime(s.LastUsedAt),
-			ExpiresAt:  formatTime(s.ExpiresAt),
+			CreatedAt:  httpx.FormatTime(s.CreatedAt),
+			LastUsedAt: httpx.FormatTime(s.LastUsedAt),
+			ExpiresAt:  httpx.FormatTime(s.ExpiresAt),
 			UserAgent:  s.UserAgent,
 			Current:    s.ID == currentID,
 		}

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"todo/platform/httpx"
 )
 
 func TestFormatTime(t *testing.T) {
@@ -22,7 +24,7 @@ func TestFormatTime(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := formatTime(tc.in); got != tc.want {
+			if got := httpx.FormatTime(tc.in); got != tc.want {
 				t.Errorf("got %s, want %s", got, tc.want)
 			}
 		})

@@ -309,7 +309,7 @@ func TestTimestampFormat(t *testing.T) {
 			if string(b) != tc.want {
 				t.Fatalf("got %s, want %s", b, tc.want)
 			}
-			if std := `"` + tc.in.UTC().Format(timeLayout) + `"`; std != tc.want {
+			if std := `"` + tc.in.UTC().Format(httpx.TimeLayout) + `"`; std != tc.want {
 				t.Fatalf("the layout writes %s, want %s", std, tc.want)
 			}
 		})

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"todo/platform/httpx"
 )
 
 // stdJSON is v as the service wrote it before AppendJSON: encoding/json
@@ -81,22 +83,6 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// TestAppendTimestampMatchesLayout checks the hand-written formatter, which
-// encoding/json reaches through MarshalJSON too, against time's layout.
-func TestAppendTimestampMatchesLayout(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 5))
-	for range 100_000 {
-		at := randomTime(r)
-		if r.IntN(10) == 0 { // beyond the years 0–9999, either way
-			at = time.Unix(r.Int64N(1<<40)-1<<39, r.Int64N(1e9))
-		}
-		at = at.UTC()
-		if got, want := appendTimestamp(nil, at), at.AppendFormat(nil, timeLayout); !bytes.Equal(got, want) {
-			t.Fatalf("%v: got %s, want %s", at, got, want)
-		}
-	}
-}
-
 func randomTask(r *rand.Rand) Task {
 	tk := Task{
 		ID:        r.Int64(),
@@ -164,7 +150,7 @@ func FuzzTaskJSON(f *testing.F) {
 		if done {
 			tk.CompletedAt = &at
 		}
-		if got, want := appendTimestamp(nil, at.UTC()), at.UTC().AppendFormat(nil, timeLayout); !bytes.Equal(got, want) {
+		if got, want := httpx.AppendTime(nil, at), at.UTC().AppendFormat(nil, httpx.TimeLayout); !bytes.Equal(got, want) {
 			t.Fatalf("timestamp: got %s, want %s", got, want)
 		}
 		got := toTaskResponse(tk).AppendJSON(nil)

@@ -16,10 +16,6 @@ const (
 	maxDescription = 1000
 )
 
-// timeLayout is the contract's timestamp: RFC 3339, UTC with Z, exactly six
-// fractional digits. It is applied only to UTC times.
-const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
-
 // Task is a task as the service sees it.
 type Task struct {
 	ID          int64
@@ -171,44 +167,14 @@ type timestamp time.Time
 
 // MarshalJSON implements json.Marshaler.
 func (t timestamp) MarshalJSON() ([]byte, error) {
-	return t.AppendJSON(make([]byte, 0, len(timeLayout)+2)), nil
+	return t.AppendJSON(make([]byte, 0, len(httpx.TimeLayout)+2)), nil
 }
 
 // AppendJSON appends the timestamp as a JSON string.
 func (t timestamp) AppendJSON(b []byte) []byte {
 	b = append(b, '"')
-	b = appendTimestamp(b, time.Time(t).UTC())
+	b = httpx.AppendTime(b, time.Time(t))
 	return append(b, '"')
-}
-
-// appendTimestamp appends a UTC time as timeLayout does, digit by digit:
-// time.AppendFormat interprets the layout on every call, which made it most
-// of the cost of encoding a list. Years outside 0–9999, which the layout
-// writes differently, still go through AppendFormat.
-func appendTimestamp(b []byte, t time.Time) []byte {
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(b, timeLayout)
-	}
-	hour, minute, sec := t.Clock()
-	b = appendDigits(b, year, 4)
-	b = appendDigits(append(b, '-'), int(month), 2)
-	b = appendDigits(append(b, '-'), day, 2)
-	b = appendDigits(append(b, 'T'), hour, 2)
-	b = appendDigits(append(b, ':'), minute, 2)
-	b = appendDigits(append(b, ':'), sec, 2)
-	b = appendDigits(append(b, '.'), t.Nanosecond()/1000, 6) // truncated, as the layout does
-	return append(b, 'Z')
-}
-
-// appendDigits appends the n lowest decimal digits of v ≥ 0, zero-padded.
-func appendDigits(b []byte, v, n int) []byte {
-	b = append(b, make([]byte, n)...)
-	for i := len(b) - 1; i >= len(b)-n; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	return b
 }
 
 // UnmarshalJSON implements json.Unmarshaler (for replayed responses).
