@@ -163,9 +163,23 @@ func BenchmarkLoginVsBcrypt(b *testing.B) {
 
 // BenchmarkRequireUser measures what authenticating adds to a request: the
 // median latency of a route behind RequireUser minus that of the same bare
-// route, requests alternating one by one.
+// route, requests alternating one by one; with the session cache off (the
+// default: one query a request) and on (AUTH_SESSION_CACHE_TTL=1m: after
+// the first request, none).
 func BenchmarkRequireUser(b *testing.B) {
-	h, _ := benchEngine(b, benchConfig(bcrypt.MinCost))
+	for _, ttl := range []time.Duration{0, config.MaxSessionCacheTTL} {
+		name := "session-cache=off"
+		if ttl > 0 {
+			name = "session-cache=on"
+		}
+		b.Run(name, func(b *testing.B) { requireUser(b, ttl) })
+	}
+}
+
+func requireUser(b *testing.B, cacheTTL time.Duration) {
+	cfg := benchConfig(bcrypt.MinCost)
+	cfg.SessionCacheTTL = cacheTTL
+	h, _ := benchEngine(b, cfg)
 	p := benchRegister(b, h, "mw@example.com")
 	auth := "Bearer " + p.AccessToken
 	bare := make([]time.Duration, 0, b.N)

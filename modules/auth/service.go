@@ -42,6 +42,9 @@ type Service struct {
 	perIP    *limiter
 	perEmail *limiter
 	touch    *touchThrottle
+	// sessions caches positive session checks; nil (AUTH_SESSION_CACHE_TTL
+	// 0, the default) asks the database on every request.
+	sessions *sessionCache
 	// dummy is a hash at the configured cost that a login for an unknown
 	// email is checked against, so that it takes as long as a wrong password.
 	dummy []byte
@@ -60,6 +63,10 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
 	}
+	var sessions *sessionCache
+	if d.Config.SessionCacheTTL > 0 {
+		sessions = newSessionCache(d.Config.SessionCacheTTL, maxCachedSessions)
+	}
 	return &Service{
 		store:    &store{db: d.DB},
 		cfg:      d.Config,
@@ -70,6 +77,7 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		perIP:    newLimiter(d.Config.RatePerIP, time.Minute),
 		perEmail: newLimiter(d.Config.RatePerEmail, time.Minute),
 		touch:    newTouchThrottle(touchInterval),
+		sessions: sessions,
 		dummy:    dummy,
 	}, nil
 }
@@ -86,6 +94,8 @@ func checkConfig(c config.Auth) error {
 		return errors.New("auth: rate limits must be positive")
 	case c.Issuer == "" || c.Audience == "":
 		return errors.New("auth: issuer and audience must be set")
+	case c.SessionCacheTTL < 0 || c.SessionCacheTTL > config.MaxSessionCacheTTL:
+		return fmt.Errorf("auth: the session cache TTL %v is outside 0–%v", c.SessionCacheTTL, config.MaxSessionCacheTTL)
 	}
 	return nil
 }
@@ -229,6 +239,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	now := s.clock()
 	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), nextHash, now)
 	if errors.Is(err, errTokenReused) {
+		s.forgetSession(sess.ID)
 		s.log.WarnContext(ctx, "refresh token reused; session revoked", "session_id", sess.ID)
 	}
 	if err != nil {
@@ -241,19 +252,27 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 // Logout ends the session of a refresh token. An unknown or spent token is
 // not an error: there is nothing left to end.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
-	return s.store.revokeByToken(ctx, hashToken(refreshToken), s.clock())
+	if s.sessions == nil {
+		return s.store.revokeByToken(ctx, hashToken(refreshToken), s.clock())
+	}
+	sessionID, err := s.store.revokeSessionOfToken(ctx, hashToken(refreshToken), s.clock())
+	if sessionID != "" {
+		s.forgetSession(sessionID)
+	}
+	return err
 }
 
 // Authenticate verifies an access token and that its session is live and
 // its user active, and returns the caller. It writes the session's
-// last_used_at at most once a minute.
+// last_used_at at most once a minute. With AUTH_SESSION_CACHE_TTL set, a
+// session found live less than that long ago is not asked about again.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.Principal, error) {
 	userID, sessionID, err := s.tokens.verify(accessToken)
 	if err != nil {
 		return httpx.Principal{}, err
 	}
 	now := s.clock()
-	live, err := s.store.sessionLive(ctx, userID, sessionID, now)
+	live, err := s.sessionLive(ctx, userID, sessionID, now)
 	switch {
 	case err != nil:
 		return httpx.Principal{}, err
@@ -267,6 +286,42 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.P
 		}
 	}
 	return httpx.Principal{UserID: userID, SessionID: sessionID}, nil
+}
+
+// sessionLive is store.sessionLive behind the session cache, when there is
+// one: a fresh positive answer for this session and user skips the query,
+// and a live session found by the query is remembered.
+func (s *Service) sessionLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
+	if s.sessions == nil {
+		return s.store.sessionLive(ctx, userID, sessionID, now)
+	}
+	if s.sessions.live(sessionID, userID, now) {
+		return true, nil
+	}
+	gen := s.sessions.generation()
+	expiresAt, live, err := s.store.sessionLiveUntil(ctx, userID, sessionID, now)
+	if err != nil || !live {
+		return false, err
+	}
+	s.sessions.put(sessionID, userID, expiresAt, now, gen)
+	return true, nil
+}
+
+// forgetSession drops sessionID from the session cache, if there is one.
+// Every revocation calls it after its write and before it answers, so that
+// the session's next request in this process asks the database.
+func (s *Service) forgetSession(sessionID string) {
+	if s.sessions != nil {
+		s.sessions.invalidate(sessionID)
+	}
+}
+
+// forgetUser drops every session of userID from the session cache, if
+// there is one.
+func (s *Service) forgetUser(userID string) {
+	if s.sessions != nil {
+		s.sessions.invalidateUser(userID)
+	}
 }
 
 // Me returns the caller's account.
@@ -302,7 +357,11 @@ func (s *Service) ChangePassword(ctx context.Context, p httpx.Principal, current
 	if err != nil {
 		return err
 	}
-	return s.store.changePassword(ctx, p.UserID, p.SessionID, string(hash), s.clock())
+	err = s.store.changePassword(ctx, p.UserID, p.SessionID, string(hash), s.clock())
+	// Forgotten whatever the outcome (a failed commit may have committed);
+	// the caller's own session is forgotten too and simply re-checked.
+	s.forgetUser(p.UserID)
+	return err
 }
 
 // DeleteAccount checks the password and deletes the caller's account with
@@ -322,7 +381,9 @@ func (s *Service) DeleteAccount(ctx context.Context, userID, password string) er
 	if err != nil {
 		return err
 	}
-	return s.store.deleteUser(ctx, userID)
+	err = s.store.deleteUser(ctx, userID)
+	s.forgetUser(userID)
+	return err
 }
 
 // Sessions returns the caller's live sessions, newest first.
@@ -334,6 +395,9 @@ func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error
 // ErrSessionNotFound.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
 	ok, err := s.store.revokeSession(ctx, userID, sessionID, s.clock())
+	if ok || err != nil {
+		s.forgetSession(sessionID)
+	}
 	switch {
 	case err != nil:
 		return err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"todo/ent"
+	"todo/ent/predicate"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/user"
@@ -180,18 +181,39 @@ func (s *store) replaceHash(ctx context.Context, userID, oldHash, newHash string
 // indexed query, the whole cost of authenticating a request.
 func (s *store) sessionLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
 	ok, err := s.db.Session.Query().
-		Where(
-			session.ID(sessionID),
-			session.UserID(userID),
-			session.RevokedAtIsNil(),
-			session.ExpiresAtGT(now),
-			session.HasUserWith(user.IsActive(true)),
-		).
+		Where(livePredicates(userID, sessionID, now)...).
 		Exist(ctx)
 	if err != nil {
 		return false, fmt.Errorf("check session: %w", err)
 	}
 	return ok, nil
+}
+
+// sessionLiveUntil is sessionLive that also returns the session's expiry,
+// for the session cache; still one query.
+func (s *store) sessionLiveUntil(ctx context.Context, userID, sessionID string, now time.Time) (expiresAt time.Time, live bool, err error) {
+	es, err := s.db.Session.Query().
+		Where(livePredicates(userID, sessionID, now)...).
+		Select(session.FieldExpiresAt).
+		First(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("check session: %w", err)
+	}
+	return es.ExpiresAt, true, nil
+}
+
+// livePredicates select the session if it is live: see sessionLive.
+func livePredicates(userID, sessionID string, now time.Time) []predicate.Session {
+	return []predicate.Session{
+		session.ID(sessionID),
+		session.UserID(userID),
+		session.RevokedAtIsNil(),
+		session.ExpiresAtGT(now),
+		session.HasUserWith(user.IsActive(true)),
+	}
 }
 
 // touchSession sets a session's last_used_at.
@@ -277,6 +299,30 @@ func (s *store) revokeByToken(ctx context.Context, hash string, now time.Time) e
 		return fmt.Errorf("revoke session by refresh token: %w", err)
 	}
 	return nil
+}
+
+// revokeSessionOfToken is revokeByToken that also returns the id of the
+// session the token belongs to, empty when there is none, for the session
+// cache to forget it.
+func (s *store) revokeSessionOfToken(ctx context.Context, hash string, now time.Time) (string, error) {
+	sessionID, err := s.db.RefreshToken.Query().
+		Where(refreshtoken.ID(hash)).
+		Select(refreshtoken.FieldSessionID).
+		String(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("select session of refresh token: %w", err)
+	}
+	err = s.db.Session.Update().
+		Where(session.ID(sessionID), session.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Exec(ctx)
+	if err != nil {
+		return sessionID, fmt.Errorf("revoke session by refresh token: %w", err)
+	}
+	return sessionID, nil
 }
 
 // revokeSession ends one live session of userID; false when there is none.

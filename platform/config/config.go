@@ -69,6 +69,11 @@ type Auth struct {
 	HashQueue    int
 	RatePerIP    int
 	RatePerEmail int
+	// SessionCacheTTL is how long a session found live may be trusted
+	// without asking the database again; 0 (the default) asks on every
+	// request. Revocations in this process take effect at once either way;
+	// those made by other instances or by SQL take up to this long.
+	SessionCacheTTL time.Duration
 }
 
 // Tasks configures the tasks module.
@@ -84,6 +89,10 @@ type Log struct {
 
 // MinSecretLen is the shortest AUTH_SECRET accepted, in bytes.
 const MinSecretLen = 32
+
+// MaxSessionCacheTTL is the longest AUTH_SESSION_CACHE_TTL accepted: the
+// longest a revocation made elsewhere may take to reach this instance.
+const MaxSessionCacheTTL = time.Minute
 
 // Load reads the defaults and overrides them with getenv. The first invalid
 // setting is an error naming it and what is wrong, in one line.
@@ -117,16 +126,17 @@ func Load(getenv func(string) string) (Config, error) {
 			DevURL:          r.databaseURL("MIGRATE_DEV_URL"),
 		},
 		Auth: Auth{
-			Secret:       r.str("AUTH_SECRET"),
-			BcryptCost:   r.intRange("AUTH_BCRYPT_COST", 4, 31),
-			AccessTTL:    r.duration("AUTH_ACCESS_TTL"),
-			RefreshTTL:   r.duration("AUTH_REFRESH_TTL"),
-			Issuer:       r.nonEmpty("AUTH_ISSUER"),
-			Audience:     r.nonEmpty("AUTH_AUDIENCE"),
-			HashSlots:    r.intRange("AUTH_HASH_SLOTS", 0, 1024),
-			HashQueue:    r.intRange("AUTH_HASH_QUEUE", 0, 100000),
-			RatePerIP:    r.intRange("AUTH_RATE_PER_IP", 1, 1<<30),
-			RatePerEmail: r.intRange("AUTH_RATE_PER_EMAIL", 1, 1<<30),
+			Secret:          r.str("AUTH_SECRET"),
+			BcryptCost:      r.intRange("AUTH_BCRYPT_COST", 4, 31),
+			AccessTTL:       r.duration("AUTH_ACCESS_TTL"),
+			RefreshTTL:      r.duration("AUTH_REFRESH_TTL"),
+			Issuer:          r.nonEmpty("AUTH_ISSUER"),
+			Audience:        r.nonEmpty("AUTH_AUDIENCE"),
+			HashSlots:       r.intRange("AUTH_HASH_SLOTS", 0, 1024),
+			HashQueue:       r.intRange("AUTH_HASH_QUEUE", 0, 100000),
+			RatePerIP:       r.intRange("AUTH_RATE_PER_IP", 1, 1<<30),
+			RatePerEmail:    r.intRange("AUTH_RATE_PER_EMAIL", 1, 1<<30),
+			SessionCacheTTL: r.durationUpTo("AUTH_SESSION_CACHE_TTL", MaxSessionCacheTTL),
 		},
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
@@ -211,6 +221,34 @@ func (r *reader) duration(name string) time.Duration {
 		r.fail(name, "%q must be positive", v)
 	}
 	return d
+}
+
+// durationUpTo reads a duration that may be zero (off) but neither negative
+// nor above hi.
+func (r *reader) durationUpTo(name string, hi time.Duration) time.Duration {
+	v := r.str(name)
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		r.fail(name, "%q is not a duration such as 30s or 15m", v)
+	case d < 0:
+		r.fail(name, "%q must not be negative", v)
+	case d > hi:
+		r.fail(name, "%q must be at most %s", v, shortDuration(hi))
+	}
+	return d
+}
+
+// shortDuration formats d without its zero trailing units: 1m, not 1m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (r *reader) intRange(name string, lo, hi int) int {

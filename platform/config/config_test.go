@@ -29,6 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"AUTH_REFRESH_TTL", c.Auth.RefreshTTL, 30 * 24 * time.Hour},
 		{"AUTH_RATE_PER_IP", c.Auth.RatePerIP, 60},
 		{"AUTH_RATE_PER_EMAIL", c.Auth.RatePerEmail, 20},
+		{"AUTH_SESSION_CACHE_TTL", c.Auth.SessionCacheTTL, time.Duration(0)},
 		{"TASKS_IDEMPOTENCY_TTL", c.Tasks.IdempotencyTTL, 24 * time.Hour},
 		{"LOG_FORMAT", c.Log.Format, "json"},
 		{"embedded", c.Database.Embedded(), true},
@@ -45,19 +46,23 @@ func TestLoadDefaults(t *testing.T) {
 
 func TestLoadOverrides(t *testing.T) {
 	c, err := Load(env(map[string]string{
-		"HTTP_ADDR":            "0.0.0.0:9000",
-		"DATABASE_URL":         "postgres://u@db:5432/todo?sslmode=require",
-		"AUTH_SECRET":          strings.Repeat("s", 32),
-		"AUTH_BCRYPT_COST":     "10",
-		"LOG_LEVEL":            "DEBUG",
-		"HTTP_CORS_ORIGINS":    "https://app.example.com, http://localhost:3000/",
-		"HTTP_TRUSTED_PROXIES": "10.0.0.0/8,192.168.1.7",
+		"HTTP_ADDR":              "0.0.0.0:9000",
+		"DATABASE_URL":           "postgres://u@db:5432/todo?sslmode=require",
+		"AUTH_SECRET":            strings.Repeat("s", 32),
+		"AUTH_BCRYPT_COST":       "10",
+		"LOG_LEVEL":              "DEBUG",
+		"HTTP_CORS_ORIGINS":      "https://app.example.com, http://localhost:3000/",
+		"HTTP_TRUSTED_PROXIES":   "10.0.0.0/8,192.168.1.7",
+		"AUTH_SESSION_CACHE_TTL": "15s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTP.Addr != "0.0.0.0:9000" || c.Auth.BcryptCost != 10 || c.Log.Level != "debug" || c.Database.Embedded() {
 		t.Errorf("overrides not applied: %+v", c)
+	}
+	if c.Auth.SessionCacheTTL != 15*time.Second {
+		t.Errorf("AUTH_SESSION_CACHE_TTL: got %v, want 15s", c.Auth.SessionCacheTTL)
 	}
 	if got := strings.Join(c.HTTP.CORSOrigins, " "); got != "https://app.example.com http://localhost:3000" {
 		t.Errorf("CORS origins: got %q", got)
@@ -94,6 +99,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"proxies/not-cidr", map[string]string{"HTTP_TRUSTED_PROXIES": "10.0.0.0/99"}, `HTTP_TRUSTED_PROXIES: "10.0.0.0/99" is not a CIDR`},
 		{"env", map[string]string{"APP_ENV": "staging"}, `APP_ENV: "staging" is not one of development, production`},
 		{"rate/zero", map[string]string{"AUTH_RATE_PER_IP": "0"}, `AUTH_RATE_PER_IP: 0 is outside`},
+		{"session-cache/too-long", map[string]string{"AUTH_SESSION_CACHE_TTL": "5m"}, `AUTH_SESSION_CACHE_TTL: "5m" must be at most 1m`},
+		{"session-cache/just-over", map[string]string{"AUTH_SESSION_CACHE_TTL": "60001ms"}, `AUTH_SESSION_CACHE_TTL: "60001ms" must be at most 1m`},
+		{"session-cache/negative", map[string]string{"AUTH_SESSION_CACHE_TTL": "-1s"}, `AUTH_SESSION_CACHE_TTL: "-1s" must not be negative`},
+		{"session-cache/garbage", map[string]string{"AUTH_SESSION_CACHE_TTL": "briefly"}, `AUTH_SESSION_CACHE_TTL: "briefly" is not a duration`},
+		{"session-cache/no-unit", map[string]string{"AUTH_SESSION_CACHE_TTL": "30"}, `AUTH_SESSION_CACHE_TTL: "30" is not a duration`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,5 +136,18 @@ func TestCheckServeNeedsSecret(t *testing.T) {
 				t.Errorf("got %v, want AUTH_SECRET: must be set", err)
 			}
 		})
+	}
+}
+
+func TestSessionCacheTTLAccepted(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0s": 0, "0": 0, "250ms": 250 * time.Millisecond, "1m": time.Minute, "60s": time.Minute} {
+		c, err := Load(env(map[string]string{"AUTH_SESSION_CACHE_TTL": v}))
+		if err != nil {
+			t.Errorf("AUTH_SESSION_CACHE_TTL=%s: %v", v, err)
+			continue
+		}
+		if c.Auth.SessionCacheTTL != want {
+			t.Errorf("AUTH_SESSION_CACHE_TTL=%s: got %v, want %v", v, c.Auth.SessionCacheTTL, want)
+		}
 	}
 }
