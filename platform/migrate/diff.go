@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"sync"
 
 	atlas "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -48,7 +49,14 @@ func Diff(ctx context.Context, root, name, devURL string) ([]string, error) {
 	return written, nil
 }
 
+// diffMu serialises diffs within a process: Ent's NamedDiff writes to the
+// generated package's global table list (migrate.Tables) while it plans, so
+// two diffs at once race (seen under -race with parallel CheckInSync calls).
+var diffMu sync.Mutex
+
 func diffDir(ctx context.Context, dia, dir, devURL, name string) ([]string, error) {
+	diffMu.Lock()
+	defer diffMu.Unlock()
 	ld, err := atlas.NewLocalDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
