@@ -116,15 +116,22 @@ func TestSessionCache(t *testing.T) {
 		if !c.live(fmt.Sprintf("s%d", 20*limit-1), "u1", t0) {
 			t.Error("the newest entry was evicted")
 		}
-		// Stale entries go first: refill with fresh ones after the TTL and
-		// every fresh one is still there.
+		// Stale entries go first: after the TTL, fill one full shard with as
+		// many fresh entries as it holds, and every fresh one is still there.
 		later := t0.Add(ttl)
-		for i := range cacheShards {
-			c.put(fmt.Sprintf("fresh%d", i), "u1", farAway, later, c.generation())
+		target := c.shard("fresh-probe")
+		var fresh []string
+		for i := 0; len(fresh) < limit/cacheShards; i++ {
+			if k := fmt.Sprintf("fresh%d", i); c.shard(k) == target {
+				fresh = append(fresh, k)
+			}
 		}
-		for i := range cacheShards {
-			if !c.live(fmt.Sprintf("fresh%d", i), "u1", later) {
-				t.Fatalf("fresh%d evicted while stale entries were left", i)
+		for _, k := range fresh {
+			c.put(k, "u1", farAway, later, c.generation())
+		}
+		for _, k := range fresh {
+			if !c.live(k, "u1", later) {
+				t.Fatalf("%s evicted while stale entries were left in its shard", k)
 			}
 		}
 	})
