@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
 	"todo/platform/apperr"
@@ -394,6 +395,11 @@ func (s *Service) Sessions(ctx context.Context, userID string) ([]Session, error
 // RevokeSession ends one of the caller's live sessions; any other id is
 // ErrSessionNotFound.
 func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) error {
+	// Session ids are UUIDs the service made; anything else (invalid UTF-8
+	// or NUL would fail PostgreSQL's text input) is no session at all.
+	if uuid.Validate(sessionID) != nil {
+		return ErrSessionNotFound
+	}
 	ok, err := s.store.revokeSession(ctx, userID, sessionID, s.clock())
 	if ok || err != nil {
 		s.forgetSession(sessionID)
