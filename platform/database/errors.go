@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // IsUnavailable reports whether err means the database could not be reached
@@ -37,6 +39,16 @@ func IsUnavailable(err error) bool {
 		switch {
 		case len(pe.Code) == 5 && pe.Code[:2] == "08",
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "53300":
+			return true
+		}
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLITE_BUSY and SQLITE_LOCKED (extended codes included): another
+		// writer held the lock past the busy timeout.
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return true
 		}
 		return false
