@@ -167,7 +167,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	if err != nil {
 		return TokenPair{}, err
 	}
-	sess, err := s.store.createSession(ctx, cred.ID, ns)
+	sess, err := s.store.createSession(ctx, cred.ID, cred.Hash, ns)
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -195,21 +195,23 @@ func (s *Service) checkCredentials(ctx context.Context, email, password string) 
 	case !cred.IsActive:
 		return credentials{}, ErrAccountDisabled
 	}
-	return cred, s.upgradeHash(ctx, cred, password)
+	cred.Hash, err = s.upgradeHash(ctx, cred, password)
+	return cred, err
 }
 
 // upgradeHash re-hashes a password stored at a lower cost than configured;
-// the caller holds a hashing slot and has just checked the password.
-func (s *Service) upgradeHash(ctx context.Context, cred credentials, password string) error {
+// the caller holds a hashing slot and has just checked the password. It
+// returns the hash now stored.
+func (s *Service) upgradeHash(ctx context.Context, cred credentials, password string) (string, error) {
 	cost, err := bcrypt.Cost([]byte(cred.Hash))
 	if err != nil || cost >= s.cfg.BcryptCost {
-		return nil
+		return cred.Hash, nil
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cfg.BcryptCost)
 	if err != nil {
-		return fmt.Errorf("re-hash password: %w", err)
+		return "", fmt.Errorf("re-hash password: %w", err)
 	}
-	return s.store.replaceHash(ctx, cred.ID, cred.Hash, string(hash))
+	return string(hash), s.store.replaceHash(ctx, cred.ID, cred.Hash, string(hash))
 }
 
 // checkPassword reports whether password matches hash. A password longer

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"todo/ent"
 	"todo/ent/predicate"
 	"todo/ent/refreshtoken"
@@ -104,15 +107,38 @@ func (s *store) createUser(ctx context.Context, email, name, hash string, ns new
 	return u, sess, err
 }
 
-// createSession opens a session for userID with its first refresh token.
-func (s *store) createSession(ctx context.Context, userID string, ns newSession) (Session, error) {
+// createSession opens a session for userID with its first refresh token,
+// only if the user's password hash is still hash, the one the login just
+// checked: a password changed since is ErrInvalidCredentials. The user's
+// row is locked (FOR SHARE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+// serialises writers) so that a password change waits for the session and
+// then revokes it with the others.
+func (s *store) createSession(ctx context.Context, userID, hash string, ns newSession) (Session, error) {
 	var sess Session
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
-		var err error
+		ids, err := tx.User.Query().
+			Where(user.ID(userID), user.HashedPassword(hash)).
+			Select(user.FieldID).
+			Modify(lockShared).
+			Strings(ctx)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("lock user: %w", err)
+		case len(ids) == 0:
+			return false, ErrInvalidCredentials
+		}
 		sess, err = openSession(ctx, tx, userID, ns)
 		return false, err
 	})
 	return sess, err
+}
+
+// lockShared makes a SELECT take a shared row lock on PostgreSQL; SQLite has
+// no row locks and needs none (_txlock=immediate).
+func lockShared(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForShare()
+	}
 }
 
 func openSession(ctx context.Context, tx *ent.Tx, userID string, ns newSession) (Session, error) {
