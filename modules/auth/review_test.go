@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"todo/platform/apitest"
+	"todo/platform/apperr"
 	"todo/platform/database"
 	"todo/platform/database/dbtest"
 )
@@ -67,5 +68,66 @@ func TestLoginRacingPasswordChange(t *testing.T) {
 			}
 			expectProblem(t, r, http.StatusUnauthorized, "invalid_credentials")
 		})
+	}
+}
+
+// TestRotateRacingAccountDeletion: a refresh and the deletion of its
+// account, interleaved on PostgreSQL, must not deadlock (40P01, a 500 for
+// one of them). Deleting the user locks its sessions, then their refresh
+// tokens; the rotation must take its session's lock before its refresh
+// token's. The interleaving is forced: an uncommitted insert of the new
+// token's hash holds the rotation inside its transaction until the
+// deletion is waiting too.
+func TestRotateRacingAccountDeletion(t *testing.T) {
+	e := pgEnv(t)
+	s := e.server(t)
+	p := register(t, s, "rotate-delete@example.com")
+	other := register(t, s, "rotate-delete-other@example.com")
+	st := e.mod.svc.store
+	ctx := t.Context()
+	_, newHash, err := newRefreshToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocker, err := e.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = blocker.Rollback() }()
+	if _, err := blocker.ExecContext(ctx, `INSERT INTO "refresh_tokens" ("hash", "session_id", "created_at") VALUES ($1, $2, now())`,
+		newHash, sessionOf(t, e, other)); err != nil {
+		t.Fatal(err)
+	}
+	waiting := func(n int) {
+		t.Helper()
+		for range 500 {
+			var got int
+			if err := e.db.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got >= n {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("fewer than %d transactions waiting for a lock", n)
+	}
+	rotated, deleted := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, _, err := st.rotate(ctx, hashToken(p.RefreshToken), newHash, dbTime(time.Now()))
+		rotated <- err
+	}()
+	waiting(1)
+	go func() { deleted <- st.deleteUser(ctx, p.User.ID) }()
+	waiting(2)
+	if err := blocker.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for name, ch := range map[string]chan error{"rotate": rotated, "delete user": deleted} {
+		if err := <-ch; err != nil {
+			if _, ok := apperr.From(err); !ok {
+				t.Errorf("%s: %v, want success or a contract error", name, err)
+			}
+		}
 	}
 }

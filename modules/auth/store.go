@@ -277,6 +277,17 @@ func (s *store) rotate(ctx context.Context, oldHash, newHash string, now time.Ti
 		if es.RevokedAt != nil || !es.ExpiresAt.After(now) || !es.Edges.User.IsActive {
 			return false, ErrInvalidRefreshToken
 		}
+		// The session's row is locked before its refresh token's, in the
+		// order deleting the user takes them (user, sessions, then their
+		// refresh tokens); the other order deadlocked with it on PostgreSQL.
+		u = toUser(es.Edges.User)
+		es, err = tx.Session.UpdateOne(es).SetLastUsedAt(now).Save(ctx)
+		switch {
+		case ent.IsNotFound(err): // deleted with its user meanwhile
+			return false, ErrInvalidRefreshToken
+		case err != nil:
+			return false, fmt.Errorf("touch session: %w", err)
+		}
 		n, err := tx.RefreshToken.Update().
 			Where(refreshtoken.ID(oldHash), refreshtoken.SpentAtIsNil()).
 			SetSpentAt(now).
@@ -291,11 +302,7 @@ func (s *store) rotate(ctx context.Context, oldHash, newHash string, now time.Ti
 		if err := tx.RefreshToken.Create().SetID(newHash).SetSessionID(es.ID).SetCreatedAt(now).Exec(ctx); err != nil {
 			return false, fmt.Errorf("insert refresh token: %w", err)
 		}
-		es, err = tx.Session.UpdateOne(es).SetLastUsedAt(now).Save(ctx)
-		if err != nil {
-			return false, fmt.Errorf("touch session: %w", err)
-		}
-		u, sess = toUser(rt.Edges.Session.Edges.User), toSession(es)
+		sess = toSession(es)
 		return false, nil
 	})
 	return u, sess, err
