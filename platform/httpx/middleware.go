@@ -110,13 +110,17 @@ func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 // only; any other origin gets no CORS headers, so browsers refuse it.
 func cors(origins []string) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		if len(origins) > 0 {
+			// Every answer depends on Origin once CORS is on, also one to a
+			// request without it: a shared cache must not reuse it across origins.
+			h.Add("Vary", "Origin")
+		}
 		origin := c.GetHeader("Origin")
 		if origin == "" {
 			c.Next()
 			return
 		}
-		h := c.Writer.Header()
-		h.Add("Vary", "Origin")
 		if !slices.Contains(origins, origin) {
 			c.Next()
 			return

@@ -16,7 +16,9 @@ type Optional[T any] struct {
 
 // UnmarshalJSON records that the field was present and whether it was null.
 func (o *Optional[T]) UnmarshalJSON(data []byte) error {
-	o.Set = true
+	// A repeated key (the last one wins, as encoding/json decides) must not
+	// keep the null of an earlier one.
+	o.Set, o.Null = true, false
 	if bytes.Equal(data, []byte("null")) {
 		o.Null = true
 		return nil
