@@ -10,6 +10,8 @@ var (
 	// ErrAccountGone is a create whose user was deleted after its token was
 	// checked: the insert meets the foreign key, and the token is dead.
 	ErrAccountGone = apperr.New(apperr.KindUnauthorized, "unauthorized", "the account no longer exists")
+	// ErrMalformedQuery is a query string that is not valid URL encoding.
+	ErrMalformedQuery = apperr.New(apperr.KindBadRequest, "bad_request", "the query string is not valid URL encoding")
 	// ErrBadCursor is a cursor this server did not issue for this user and status.
 	ErrBadCursor = apperr.New(apperr.KindBadRequest, "bad_request", "cursor: not a cursor issued for this user and status")
 	// ErrPreconditionFailed is an If-Match that does not match the current ETag.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"net/http"
+	"net/url"
 
 	"github.com/gin-gonic/gin"
 
@@ -22,7 +23,13 @@ type handler struct {
 
 func (h *handler) list(c *gin.Context) error {
 	uid := httpx.MustPrincipal(c).UserID
-	q, qerr := parseListQuery(c.Request.URL.Query())
+	// URL.Query drops pairs it cannot decode; a malformed query string is a
+	// 400, not a silent default.
+	vals, perr := url.ParseQuery(c.Request.URL.RawQuery)
+	if perr != nil {
+		return ErrMalformedQuery
+	}
+	q, qerr := parseListQuery(vals)
 	// A bad cursor (400) outranks a bad status or limit (422).
 	after, err := h.svc.Position(uid, q)
 	if err != nil {

@@ -218,6 +218,8 @@ func testList(t *testing.T, e *testEnv) {
 		{name: "list/limit-0/422", method: "GET", path: "/api/v1/tasks?limit=0", status: 422, code: "validation_failed", field: "limit"},
 		{name: "list/limit-101/422", method: "GET", path: "/api/v1/tasks?limit=101", status: 422, code: "validation_failed", field: "limit"},
 		{name: "list/status-x/422", method: "GET", path: "/api/v1/tasks?status=x", status: 422, code: "validation_failed", field: "status"},
+		{name: "list/malformed-query/400", method: "GET", path: "/api/v1/tasks?limit=%zz", status: 400, code: "bad_request"},
+		{name: "list/malformed-query-after-valid/400", method: "GET", path: "/api/v1/tasks?status=all&x=%2", status: 400, code: "bad_request"},
 		{name: "list/garbage-cursor/400", method: "GET", path: "/api/v1/tasks?cursor=abc", status: 400, code: "bad_request"},
 		{name: "list/truncated-cursor/400", method: "GET", path: "/api/v1/tasks?cursor=" + cur[:len(cur)-3], status: 400, code: "bad_request"},
 		{name: "list/tampered-cursor/400", method: "GET", path: "/api/v1/tasks?cursor=" + tamper(cur), status: 400, code: "bad_request"},
