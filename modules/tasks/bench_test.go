@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"todo/platform/config"
@@ -25,15 +26,8 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkListPage -benchtime 2000x ./modules/tasks/
 func BenchmarkListPage(b *testing.B) {
-	db := dbtest.New(b)
-	log := slog.New(slog.DiscardHandler)
-	e, err := httpx.NewEngine(config.HTTP{}, log, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	mod := New(Deps{DB: db.Ent, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
-	mod.Routes(e.Group("/api/v1"), testAuth)
-	env := &testEnv{db: db}
+	e, env := benchEngine(b)
+	db := env.db
 	small, big := env.user(b), env.user(b)
 	seedUser(b, db, small, 100)
 	seedUser(b, db, big, 100_000)
@@ -91,15 +85,8 @@ func quantiles(ds []time.Duration) (median, p99 time.Duration) {
 //
 //	go test -run '^$' -bench BenchmarkHandlers -benchmem -count 5 ./modules/tasks/
 func BenchmarkHandlers(b *testing.B) {
-	db := dbtest.New(b)
-	log := slog.New(slog.DiscardHandler)
-	e, err := httpx.NewEngine(config.HTTP{}, log, prometheus.NewRegistry())
-	if err != nil {
-		b.Fatal(err)
-	}
-	mod := New(Deps{DB: db.Ent, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
-	mod.Routes(e.Group("/api/v1"), testAuth)
-	env := &testEnv{db: db}
+	e, env := benchEngine(b)
+	db := env.db
 	uid := env.user(b)
 	seedUser(b, db, uid, 100)
 	var id int64
@@ -141,4 +128,18 @@ func BenchmarkHandlers(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// benchEngine serves the module on a fresh PostgreSQL database through the
+// Gin engine, behind the test authentication.
+func benchEngine(b *testing.B) (*gin.Engine, *testEnv) {
+	db := dbtest.New(b)
+	log := slog.New(slog.DiscardHandler)
+	e, err := httpx.NewEngine(config.HTTP{}, log, prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	mod := New(Deps{DB: db.Ent, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	mod.Routes(e.Group("/api/v1"), testAuth)
+	return e, &testEnv{db: db}
 }
