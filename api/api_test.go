@@ -223,7 +223,7 @@ func TestSecuredOperations(t *testing.T) {
 	}
 	slices.Sort(open)
 	want := []string{
-		"GET /docs", "GET /docs/{asset}", "GET /healthz", "GET /metrics", "GET /openapi.yaml", "GET /readyz",
+		"GET /docs", "GET /docs/{asset}", "GET /healthz", "GET /openapi.yaml", "GET /readyz",
 		"POST /api/v1/auth/login", "POST /api/v1/auth/logout", "POST /api/v1/auth/refresh", "POST /api/v1/auth/register",
 	}
 	if !slices.Equal(open, want) {

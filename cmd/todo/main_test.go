@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"todo/migrations"
 	"todo/platform/apitest"
 	"todo/platform/config"
 	"todo/platform/database/dbtest"
@@ -24,13 +27,16 @@ const testSecret = "e2e-secret-0123456789abcdef0123456789"
 // lineWriter collects the process's log lines and signals the address it
 // listens on.
 type lineWriter struct {
-	mu    sync.Mutex
-	lines []string
-	addr  chan string
-	buf   strings.Builder
+	mu          sync.Mutex
+	lines       []string
+	addr        chan string
+	metricsAddr chan string
+	buf         strings.Builder
 }
 
-func newLineWriter() *lineWriter { return &lineWriter{addr: make(chan string, 1)} }
+func newLineWriter() *lineWriter {
+	return &lineWriter{addr: make(chan string, 1), metricsAddr: make(chan string, 1)}
+}
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
@@ -49,9 +55,10 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
+		if json.Unmarshal([]byte(line), &rec) == nil {
+			ch := map[string]chan string{"listening": w.addr, "metrics listening": w.metricsAddr}[rec.Msg]
 			select {
-			case w.addr <- rec.Addr:
+			case ch <- rec.Addr:
 			default:
 			}
 		}
@@ -76,6 +83,9 @@ func envFunc(kv map[string]string) func(string) string {
 func startServe(t *testing.T, env map[string]string) (string, *lineWriter, func() error) {
 	t.Helper()
 	env["HTTP_ADDR"] = "127.0.0.1:0"
+	if _, ok := env["METRICS_ADDR"]; !ok {
+		env["METRICS_ADDR"] = "127.0.0.1:0"
+	}
 	out := newLineWriter()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -160,21 +170,30 @@ func TestServePostgresRefusesPendingMigrations(t *testing.T) {
 	if err := run(context.Background(), []string{"migrate", "status"}, envFunc(env), &status, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(status.String(), "0 applied, 2 pending") {
+	dir, err := migrations.Dir("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := fs.Glob(dir, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(files)
+	if !strings.Contains(status.String(), fmt.Sprintf("0 applied, %d pending", n)) {
 		t.Errorf("status before apply:\n%s", status.String())
 	}
 	var applied strings.Builder
 	if err := run(context.Background(), []string{"migrate", "apply"}, envFunc(env), &applied, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(applied.String(), "applied "); n != 2 {
-		t.Errorf("apply printed %d applied files:\n%s", n, applied.String())
+	if got := strings.Count(applied.String(), "applied "); got != n {
+		t.Errorf("apply printed %d applied files, want %d:\n%s", got, n, applied.String())
 	}
 	status.Reset()
 	if err := run(context.Background(), []string{"migrate", "status"}, envFunc(env), &status, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(status.String(), "2 applied, 0 pending") {
+	if !strings.Contains(status.String(), fmt.Sprintf("%d applied, 0 pending", n)) {
 		t.Errorf("status after apply:\n%s", status.String())
 	}
 
@@ -232,11 +251,11 @@ func TestRoutesMatchContract(t *testing.T) {
 // exchange validated against the contract.
 func TestEndToEnd(t *testing.T) {
 	db, url := dbtest.NewWithURL(t)
-	e, err := newHandler(context.Background(), testConfig(t, url), db, slog.New(slog.DiscardHandler))
+	a, err := newApp(context.Background(), testConfig(t, url), db, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := apitest.New(t, e)
+	s := apitest.New(t, a.api)
 
 	r := s.Do("POST", "/api/v1/auth/register", map[string]string{"email": "Ann@Example.com", "name": "Ann", "password": "a long password"})
 	if r.Status != http.StatusCreated {
@@ -264,10 +283,16 @@ func TestEndToEnd(t *testing.T) {
 	if stats.Total != 1 || stats.Completed != 1 || stats.Pending != 0 {
 		t.Errorf("stats: %+v", stats)
 	}
-	if r = s.Do("GET", "/metrics", nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `http_requests_total{method="POST",route="/api/v1/tasks/:id/toggle",status="200"} 1`) {
-		t.Errorf("metrics lack the toggle request: %d", r.Status)
+	// The metrics are not on the API's address, but on METRICS_ADDR's.
+	if r = s.Do("GET", "/metrics", nil); r.Status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API: %d, want 404", r.Status)
 	}
-	if !strings.Contains(string(r.Body), "db_pool_max_connections") {
+	rec := httptest.NewRecorder()
+	a.metrics.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `http_requests_total{method="POST",route="/api/v1/tasks/:id/toggle",status="200"} 1`) {
+		t.Errorf("metrics lack the toggle request: %d", rec.Code)
+	}
+	if !strings.Contains(rec.Body.String(), "db_pool_max_connections") {
 		t.Error("metrics lack the pool gauges")
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,14 +16,23 @@ import (
 	"todo/modules/auth"
 	"todo/modules/tasks"
 	"todo/platform/apperr"
+	"todo/platform/background"
 	"todo/platform/config"
 	"todo/platform/database"
 	"todo/platform/httpx"
 )
 
-// newHandler builds the whole HTTP surface: the modules under /api/v1 and
-// the operations routes. Tests build it too.
-func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*gin.Engine, error) {
+// app is the service's HTTP surface and background work: the API engine
+// (the modules under /api/v1 and the operations routes), the Prometheus
+// handler served on METRICS_ADDR, and the modules' periodic jobs.
+type app struct {
+	api     *gin.Engine
+	metrics http.Handler
+	jobs    []background.Job
+}
+
+// newApp builds the app. Tests build it too.
+func newApp(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -42,12 +52,42 @@ func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *sl
 
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))
-	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	api.Mount(e, httpx.NotFound)
-	v1 := e.Group("/api/v1")
+	v1 := e.Group("/api/v1", httpx.NoStore)
 	authM.Routes(v1)
 	tasksM.Routes(v1, authM.RequireUser())
-	return e, nil
+	return &app{
+		api:     e,
+		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
+		jobs:    authM.Jobs(log),
+	}, nil
+}
+
+// newHandler is newApp's API engine alone, for tests that need no more.
+func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*gin.Engine, error) {
+	a, err := newApp(ctx, cfg, db, log)
+	if err != nil {
+		return nil, err
+	}
+	return a.api, nil
+}
+
+// metricsHandler serves reg in Prometheus' text format; with a token, only
+// to requests that carry it as a bearer token.
+func metricsHandler(reg *prometheus.Registry, token string) http.Handler {
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "a valid bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ready answers 200 when the database answers and no migration is pending.

@@ -107,8 +107,10 @@ func newSecEnv(t *testing.T, backend string) *secEnv {
 		"AUTH_BCRYPT_COST":    "4",
 		"AUTH_RATE_PER_IP":    "100000",
 		"AUTH_RATE_PER_EMAIL": "100000",
-		"HTTP_CORS_ORIGINS":   corsOrigin,
-		"LOG_LEVEL":           "debug",
+		// Lockouts after failed passwords have tests of their own.
+		"AUTH_FAILURES_PER_ACCOUNT": "100000",
+		"HTTP_CORS_ORIGINS":         corsOrigin,
+		"LOG_LEVEL":                 "debug",
 	}))
 	if err != nil {
 		t.Fatal(err)

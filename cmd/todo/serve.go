@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"todo/platform/background"
 	"todo/platform/config"
 	"todo/platform/database"
 	"todo/platform/httpx"
@@ -47,14 +49,27 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err := migrateAtStart(ctx, cfg.Database, db, log); err != nil {
 		return err
 	}
-	h, err := newHandler(ctx, cfg, db, log)
+	a, err := newApp(ctx, cfg, db, log)
 	if err != nil {
 		return err
 	}
 	if cfg.HTTP.DebugAddr != "" {
 		go servePprof(ctx, cfg.HTTP.DebugAddr, log)
 	}
-	return httpx.Serve(ctx, cfg.HTTP, log, h)
+	if cfg.HTTP.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("METRICS_ADDR: listen on %s: %w", cfg.HTTP.MetricsAddr, err)
+		}
+		go serveMetrics(ctx, ln, a.metrics, log)
+	}
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	jobsDone := background.Start(jobsCtx, log, a.jobs...)
+	defer func() {
+		stopJobs()
+		<-jobsDone
+	}()
+	return httpx.Serve(ctx, cfg.HTTP, log, a.api)
 }
 
 // embeddedSecret reads the token signing secret of the embedded default from
@@ -80,6 +95,22 @@ func embeddedSecret(dataDir string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return secret, nil
+}
+
+// serveMetrics serves Prometheus' scrapes of GET /metrics on a listener of
+// their own (METRICS_ADDR), apart from the API, until ctx ends.
+func serveMetrics(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("metrics", "err", err.Error())
+	}
 }
 
 // servePprof serves Go's profiles on a loopback address of its own, for

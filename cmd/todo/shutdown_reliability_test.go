@@ -39,6 +39,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		childEnv+"=1",
 		"HTTP_ADDR=127.0.0.1:0",
+		"METRICS_ADDR=127.0.0.1:0",
 		"DATA_DIR="+dataDir,
 		"DATABASE_URL=",
 		"AUTH_SECRET="+testSecret,

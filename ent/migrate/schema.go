@@ -111,6 +111,16 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{SessionsColumns[6], SessionsColumns[1]},
 			},
+			{
+				Name:    "session_revoked_at",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[4]},
+			},
+			{
+				Name:    "session_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[3]},
+			},
 		},
 	}
 	// TasksColumns holds the columns for the "tasks" table.

@@ -70,5 +70,9 @@ func (Session) Edges() []ent.Edge {
 func (Session) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "created_at"),
+		// The background purge deletes revoked and expired sessions in
+		// batches; each reads one of these.
+		index.Fields("revoked_at"),
+		index.Fields("expires_at"),
 	}
 }

@@ -25,7 +25,16 @@ var (
 	// ErrSessionNotFound is a session id that is not one of the caller's
 	// live sessions.
 	ErrSessionNotFound = apperr.ErrNotFound.WithDetail("no such session")
+	// ErrUserNotFound is an operator's command naming an email no account
+	// has.
+	ErrUserNotFound = apperr.ErrNotFound.WithDetail("no account has this email")
 	// ErrBusy is returned when every password-hashing slot is taken and the
 	// queue is full, or a request waited too long for a slot.
 	ErrBusy = apperr.ErrUnavailable.WithDetail("too many password checks are in progress; retry later")
+	// ErrTooManyHashes is a principal (a client address or an account) that
+	// already holds or awaits its whole share of the password-hashing slots.
+	ErrTooManyHashes = apperr.ErrRateLimited.WithDetail("too many password checks from this client or account at once")
+	// ErrTooManyFailures is a password check refused because the account has
+	// failed too many recently and this client failed too.
+	ErrTooManyFailures = apperr.ErrRateLimited.WithDetail("too many failed password attempts; retry later")
 )

@@ -54,6 +54,7 @@ func fzHandler(f *testing.F) (http.Handler, string) {
 	cfg := config.Auth{
 		Secret: "0123456789abcdef0123456789abcdef-fuzz", BcryptCost: 4, AccessTTL: time.Hour, RefreshTTL: time.Hour,
 		Issuer: "todo", Audience: "todo-api", HashSlots: 2, HashQueue: 1000, RatePerIP: 1 << 30, RatePerEmail: 1 << 30,
+		RatePerAccount: 1 << 30, FailuresPerAccount: 1 << 30, FailureBackoffMax: time.Minute, RefreshPerSession: 1 << 30, MaxSessions: 100,
 	}
 	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
 	if err != nil {

@@ -114,7 +114,7 @@ func (h *handler) changePassword(c *gin.Context) error {
 	if err := h.bind.JSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.svc.ChangePassword(c.Request.Context(), httpx.MustPrincipal(c), req.CurrentPassword, req.NewPassword); err != nil {
+	if err := h.svc.ChangePassword(c.Request.Context(), httpx.MustPrincipal(c), c.ClientIP(), req.CurrentPassword, req.NewPassword); err != nil {
 		return fmt.Errorf("change password: %w", err)
 	}
 	c.Status(http.StatusNoContent)
@@ -126,7 +126,7 @@ func (h *handler) deleteAccount(c *gin.Context) error {
 	if err := h.bind.JSON(c, &req); err != nil {
 		return err
 	}
-	if err := h.svc.DeleteAccount(c.Request.Context(), httpx.MustPrincipal(c).UserID, req.Password); err != nil {
+	if err := h.svc.DeleteAccount(c.Request.Context(), httpx.MustPrincipal(c), c.ClientIP(), req.Password); err != nil {
 		return fmt.Errorf("delete account: %w", err)
 	}
 	c.Status(http.StatusNoContent)

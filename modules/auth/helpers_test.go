@@ -61,16 +61,21 @@ func (b *syncBuffer) String() string {
 // enough not to trip unless a test lowers them.
 func testConfig() config.Auth {
 	return config.Auth{
-		Secret:       testSecret,
-		BcryptCost:   4,
-		AccessTTL:    15 * time.Minute,
-		RefreshTTL:   30 * 24 * time.Hour,
-		Issuer:       "todo",
-		Audience:     "todo-api",
-		HashSlots:    4,
-		HashQueue:    64,
-		RatePerIP:    100000,
-		RatePerEmail: 100000,
+		Secret:             testSecret,
+		BcryptCost:         4,
+		AccessTTL:          15 * time.Minute,
+		RefreshTTL:         30 * 24 * time.Hour,
+		Issuer:             "todo",
+		Audience:           "todo-api",
+		HashSlots:          4,
+		HashQueue:          64,
+		RatePerIP:          100000,
+		RatePerEmail:       100000,
+		RatePerAccount:     100000,
+		FailuresPerAccount: 100000,
+		FailureBackoffMax:  15 * time.Minute,
+		RefreshPerSession:  100000,
+		MaxSessions:        100,
 	}
 }
 
@@ -158,9 +163,9 @@ type sessionJSON struct {
 type body = map[string]any
 
 // register registers an account and returns its first token pair.
-func register(t testing.TB, s *apitest.Server, email string) pairJSON {
+func register(t testing.TB, s *apitest.Server, email string, headers ...http.Header) pairJSON {
 	t.Helper()
-	r := s.Do("POST", "/api/v1/auth/register", body{"email": email, "name": "Test User", "password": testPassword})
+	r := s.Do("POST", "/api/v1/auth/register", body{"email": email, "name": "Test User", "password": testPassword}, headers...)
 	if r.Status != http.StatusCreated {
 		t.Fatalf("register %s: status %d, body %s", email, r.Status, r.Body)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -66,51 +65,264 @@ func (l *limiter) size() int {
 // retrySeconds rounds a wait up to whole seconds for Retry-After.
 func retrySeconds(d time.Duration) int { return max(int(math.Ceil(d.Seconds())), 1) }
 
-// hashSlots bounds the bcrypt work in flight: at most cap(slots) hashes run
-// at once and at most queue requests wait for a slot, each for at most
-// maxWait. Beyond that a request is shed with ErrBusy, so a login flood
-// cannot take every core and starve the other endpoints.
-type hashSlots struct {
-	slots   chan struct{}
-	waiting atomic.Int64
-	queue   int64
-	maxWait time.Duration
+// failures counts failed password checks per key (an account's email, or a
+// client address) and turns a run of them into an exponential backoff: the
+// first free failures cost nothing, each one after them locks the key for
+// twice as long as the one before (base, 2·base, 4·base, … up to maxWait).
+// A key's record is forgotten once it has seen no failure for forget, so
+// its memory is bounded by the keys that failed within that window (and by
+// maxKeys whatever happens).
+type failures struct {
+	mu        sync.Mutex
+	free      int
+	base      time.Duration
+	maxWait   time.Duration
+	forget    time.Duration
+	maxKeys   int
+	m         map[string]failureRecord
+	lastSweep time.Time
 }
 
+type failureRecord struct {
+	count int       // failures since the record was started
+	last  time.Time // the latest failure
+	until time.Time // locked until then
+}
+
+func newFailures(free int, base, maxWait, forget time.Duration, maxKeys int) *failures {
+	return &failures{free: max(free, 0), base: base, maxWait: maxWait, forget: forget, maxKeys: max(maxKeys, 1), m: map[string]failureRecord{}}
+}
+
+// lockedFor reports how long key stays locked after now; 0 when it is not.
+func (f *failures) lockedFor(key string, now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.m[key]
+	if !ok || !now.Before(r.until) {
+		return 0
+	}
+	return r.until.Sub(now)
+}
+
+// recent reports whether key failed within the forget window before now.
+func (f *failures) recent(key string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.m[key]
+	return ok && now.Sub(r.last) < f.forget
+}
+
+// fail records a failure of key at now.
+func (f *failures) fail(key string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweep(now)
+	r, ok := f.m[key]
+	if !ok && len(f.m) >= f.maxKeys {
+		// Full of keys that failed within the window: make room by dropping
+		// one (Go's map order is random, so nobody picks which).
+		for k := range f.m {
+			delete(f.m, k)
+			break
+		}
+	}
+	if ok && now.Sub(r.last) >= f.forget {
+		r = failureRecord{}
+	}
+	r.count++
+	r.last = now
+	if over := r.count - f.free; over > 0 {
+		wait := f.maxWait
+		if over <= 30 { // 2^30 · base overflows long before; past maxWait anyway
+			wait = min(f.base<<(over-1), f.maxWait)
+		}
+		r.until = now.Add(wait)
+	}
+	f.m[key] = r
+}
+
+// sweep drops the records no failure has touched for the forget window,
+// at most once per window.
+func (f *failures) sweep(now time.Time) {
+	if now.Sub(f.lastSweep) < f.forget {
+		return
+	}
+	f.lastSweep = now
+	for k, r := range f.m {
+		if now.Sub(r.last) >= f.forget && !now.Before(r.until) {
+			delete(f.m, k)
+		}
+	}
+}
+
+func (f *failures) size() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.m)
+}
+
+// hashSlots bounds the bcrypt work in flight and shares it fairly between
+// the principals asking for it (a client address before login, an account
+// after). At most cap slots hashes run at once and at most queue requests
+// wait, each for at most maxWait; beyond that a request is shed with
+// ErrBusy, so a flood cannot take every core and starve the other
+// endpoints. One principal may hold or wait for at most perKey of them
+// (beyond that it is ErrTooManyHashes), and a freed slot goes to the
+// principals with waiters in turn, round robin, so one principal's flood
+// puts at most one of its hashes ahead of anybody else's.
+type hashSlots struct {
+	mu      sync.Mutex
+	free    int // slots not held
+	waiting int // requests queued, all keys together
+	queue   int
+	perKey  int
+	maxWait time.Duration
+	keys    map[string]*slotKey // principals holding or waiting for a slot
+	turns   []string            // principals with waiters, next served first
+}
+
+// slotKey is one principal's share: the slots it holds and its waiters in
+// arrival order.
+type slotKey struct {
+	held    int
+	waiters []*slotWaiter
+}
+
+type slotWaiter struct {
+	ready   chan struct{} // closed when the slot is handed over
+	granted bool
+}
+
+// slotsPerKeyShare is the share of all positions (slots and queue) one
+// principal may occupy: an eighth, and at least one.
+const slotsPerKeyShare = 8
+
 func newHashSlots(slots, queue int, maxWait time.Duration) *hashSlots {
-	return &hashSlots{slots: make(chan struct{}, max(slots, 1)), queue: int64(max(queue, 0)), maxWait: maxWait}
+	slots, queue = max(slots, 1), max(queue, 0)
+	return &hashSlots{
+		free:    slots,
+		queue:   queue,
+		perKey:  max((slots+queue)/slotsPerKeyShare, 1),
+		maxWait: maxWait,
+		keys:    map[string]*slotKey{},
+	}
 }
 
 // busyRetryAfter is the Retry-After, in seconds, of a request shed for want
 // of a hashing slot.
 const busyRetryAfter = 2
 
-// acquire takes a slot, waiting in the queue when there is room in it. The
-// caller must call release once done.
-func (h *hashSlots) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	default:
+// acquire takes a slot for key, waiting in the queue when there is room in
+// it. The caller must call release(key) once done.
+func (h *hashSlots) acquire(ctx context.Context, key string) error {
+	h.mu.Lock()
+	k := h.keys[key]
+	if k == nil {
+		k = &slotKey{}
+		h.keys[key] = k
 	}
-	if h.waiting.Add(1) > h.queue {
-		h.waiting.Add(-1)
+	switch {
+	case k.held+len(k.waiters) >= h.perKey:
+		h.mu.Unlock()
+		return ErrTooManyHashes.WithRetryAfter(1)
+	case h.free > 0 && len(h.turns) == 0:
+		h.free--
+		k.held++
+		h.mu.Unlock()
+		return nil
+	case h.waiting >= h.queue:
+		h.dropIfIdle(key, k)
+		h.mu.Unlock()
 		return ErrBusy.WithRetryAfter(busyRetryAfter)
 	}
-	defer h.waiting.Add(-1)
+	w := &slotWaiter{ready: make(chan struct{})}
+	k.waiters = append(k.waiters, w)
+	if len(k.waiters) == 1 {
+		h.turns = append(h.turns, key)
+	}
+	h.waiting++
+	h.mu.Unlock()
+
 	timer := time.NewTimer(h.maxWait)
 	defer timer.Stop()
+	var cause error
 	select {
-	case h.slots <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-timer.C:
-		return ErrBusy.WithRetryAfter(busyRetryAfter)
 	case <-ctx.Done():
-		return ErrBusy.WithRetryAfter(busyRetryAfter).Wrap(ctx.Err())
+		cause = ctx.Err()
+	}
+	h.mu.Lock()
+	if w.granted { // handed over while giving up: give it back
+		h.mu.Unlock()
+		h.release(key)
+	} else {
+		h.withdraw(key, k, w)
+		h.mu.Unlock()
+	}
+	return ErrBusy.WithRetryAfter(busyRetryAfter).Wrap(cause)
+}
+
+// withdraw removes a waiter that gave up; h.mu is held.
+func (h *hashSlots) withdraw(key string, k *slotKey, w *slotWaiter) {
+	for i, x := range k.waiters {
+		if x == w {
+			k.waiters = append(k.waiters[:i], k.waiters[i+1:]...)
+			break
+		}
+	}
+	h.waiting--
+	if len(k.waiters) == 0 {
+		for i, x := range h.turns {
+			if x == key {
+				h.turns = append(h.turns[:i], h.turns[i+1:]...)
+				break
+			}
+		}
+	}
+	h.dropIfIdle(key, k)
+}
+
+// dropIfIdle forgets a principal that holds and awaits nothing; h.mu is held.
+func (h *hashSlots) dropIfIdle(key string, k *slotKey) {
+	if k.held == 0 && len(k.waiters) == 0 {
+		delete(h.keys, key)
 	}
 }
 
-func (h *hashSlots) release() { <-h.slots }
+// release gives key's slot to the next principal in turn, or frees it.
+func (h *hashSlots) release(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if k := h.keys[key]; k != nil {
+		k.held--
+		h.dropIfIdle(key, k)
+	}
+	if len(h.turns) == 0 {
+		h.free++
+		return
+	}
+	next := h.turns[0]
+	h.turns = h.turns[1:]
+	k := h.keys[next]
+	w := k.waiters[0]
+	k.waiters = k.waiters[1:]
+	if len(k.waiters) > 0 {
+		h.turns = append(h.turns, next) // to the back: the others go first
+	}
+	h.waiting--
+	k.held++
+	w.granted = true
+	close(w.ready)
+}
+
+// queued is how many requests wait for a slot.
+func (h *hashSlots) queued() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.waiting
+}
 
 // touchThrottle decides when a session's last_used_at is due to be written:
 // at most once per interval per session, so that authenticating a request

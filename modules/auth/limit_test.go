@@ -2,9 +2,12 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,19 +97,25 @@ func TestRateLimits(t *testing.T) {
 	}))
 	s := e.server(t)
 
-	t.Run("login/per-email/429", func(t *testing.T) {
+	t.Run("register/per-email/429", func(t *testing.T) {
 		for i := range 3 {
-			r := s.Do("POST", "/api/v1/auth/login", body{"email": "limited@example.com", "password": "wrong password"}, xff(fmt.Sprintf("198.51.100.%d", i)))
-			expectProblem(t, r, http.StatusUnauthorized, "invalid_credentials")
+			r := s.Do("POST", "/api/v1/auth/register", body{"email": "limited@example.com", "name": "L", "password": testPassword}, xff(fmt.Sprintf("198.51.100.%d", i)))
+			if i == 0 {
+				expectStatus(t, r, http.StatusCreated)
+			} else {
+				expectProblem(t, r, http.StatusConflict, "email_taken")
+			}
 		}
 		// Case and spaces do not make another email.
-		r := s.Do("POST", "/api/v1/auth/login", body{"email": " LIMITED@example.com", "password": "wrong password"}, xff("198.51.100.99"))
+		r := s.Do("POST", "/api/v1/auth/register", body{"email": " LIMITED@example.com", "name": "L", "password": testPassword}, xff("198.51.100.99"))
 		expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
 		if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 20 {
 			t.Errorf("Retry-After %q, want 1–20 seconds", r.Header.Get("Retry-After"))
 		}
+		// Registrations do not limit logins.
+		login(t, s, "limited@example.com", testPassword, xff("198.51.100.97"))
 		e.clock.Advance(20 * time.Second)
-		expectProblem(t, s.Do("POST", "/api/v1/auth/login", body{"email": "limited@example.com", "password": "wrong password"}, xff("198.51.100.98")), http.StatusUnauthorized, "invalid_credentials")
+		expectProblem(t, s.Do("POST", "/api/v1/auth/register", body{"email": "limited@example.com", "name": "L", "password": testPassword}, xff("198.51.100.98")), http.StatusConflict, "email_taken")
 	})
 	t.Run("register/per-ip/429", func(t *testing.T) {
 		ip := xff("203.0.113.7")
@@ -145,7 +154,7 @@ func TestHashSlotShedding(t *testing.T) {
 	register(t, s, "shed@example.com")
 	slots := e.mod.svc.slots
 
-	if err := slots.acquire(context.Background()); err != nil {
+	if err := slots.acquire(context.Background(), "someone else"); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -165,37 +174,163 @@ func TestHashSlotShedding(t *testing.T) {
 			}
 		})
 	}
-	slots.release()
+	slots.release("someone else")
 	login(t, s, "shed@example.com", testPassword)
 }
 
 func TestHashSlotQueue(t *testing.T) {
-	h := newHashSlots(1, 1, 50*time.Millisecond)
+	h := newHashSlots(1, 16, 50*time.Millisecond)
 	ctx := context.Background()
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}
 	// One may wait; it gives up after maxWait.
 	start := time.Now()
-	if err := h.acquire(ctx); err == nil {
+	if err := h.acquire(ctx, "b"); err == nil {
 		t.Fatal("acquired a taken slot")
 	} else if d := time.Since(start); d < 50*time.Millisecond {
 		t.Fatalf("gave up after %v, before maxWait", d)
 	}
+	if n := h.queued(); n != 0 {
+		t.Fatalf("%d still queued after giving up", n)
+	}
 	// A waiter gets the slot as soon as it is released.
 	h.maxWait = time.Minute
 	got := make(chan error, 1)
-	go func() { got <- h.acquire(ctx) }()
-	for h.waiting.Load() == 0 {
+	go func() { got <- h.acquire(ctx, "b") }()
+	for h.queued() == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	// The queue (1) is full: the next is shed at once.
-	if err := h.acquire(ctx); err == nil {
-		t.Fatal("acquired beyond the queue")
-	}
-	h.release()
+	h.release("a")
 	if err := <-got; err != nil {
 		t.Fatalf("waiter: %v", err)
 	}
-	h.release()
+	h.release("b")
+	if len(h.keys) != 0 || h.free != 1 {
+		t.Fatalf("after every release: %d keys tracked, %d free; want 0, 1", len(h.keys), h.free)
+	}
+}
+
+func TestHashSlotQueueFull(t *testing.T) {
+	h := newHashSlots(1, 1, time.Minute)
+	ctx := context.Background()
+	if err := h.acquire(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- h.acquire(ctx, "b") }()
+	for h.queued() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// The queue (1) is full: the next is shed at once.
+	if err := h.acquire(ctx, "c"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("beyond the queue: %v, want ErrBusy", err)
+	}
+	h.release("a")
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	h.release("b")
+}
+
+func TestHashSlotCancelledWaiter(t *testing.T) {
+	h := newHashSlots(1, 16, time.Minute)
+	if err := h.acquire(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { got <- h.acquire(ctx, "b") }()
+	for h.queued() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-got; !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled waiter: %v", err)
+	}
+	h.release("a")
+	if len(h.keys) != 0 || h.free != 1 || len(h.turns) != 0 {
+		t.Fatalf("after a cancelled wait: keys %v, free %d, turns %v", h.keys, h.free, h.turns)
+	}
+}
+
+// TestHashSlotsOnePrincipalShare (issue 11, item 1): one principal holds or
+// waits for at most its share of the positions, and a freed slot goes to
+// the principals with waiters in turn, so a flood from one puts at most one
+// of its hashes ahead of anyone else's.
+func TestHashSlotsOnePrincipalShare(t *testing.T) {
+	h := newHashSlots(1, 31, time.Minute) // 32 positions: 4 a principal
+	ctx := context.Background()
+	if h.perKey != 4 {
+		t.Fatalf("perKey %d, want 4", h.perKey)
+	}
+	if err := h.acquire(ctx, "flood"); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	enqueue := func(key string) {
+		n := h.queued()
+		wg.Go(func() {
+			if err := h.acquire(ctx, key); err != nil {
+				t.Errorf("%s: %v", key, err)
+				return
+			}
+			mu.Lock()
+			order = append(order, key)
+			mu.Unlock()
+			h.release(key)
+		})
+		for h.queued() == n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for range 3 {
+		enqueue("flood")
+	}
+	// The principal's share is used up: a fifth request is refused at once.
+	if err := h.acquire(ctx, "flood"); !errors.Is(err, ErrTooManyHashes) {
+		t.Fatalf("beyond the share: %v, want ErrTooManyHashes", err)
+	}
+	enqueue("victim")
+	h.release("flood")
+	wg.Wait()
+	want := []string{"flood", "victim", "flood", "flood"}
+	if !slices.Equal(order, want) {
+		t.Fatalf("slots went to %v, want %v (one of the flood's, then the victim's)", order, want)
+	}
+}
+
+// TestFailuresBackoff: free failures cost nothing, each one after locks the
+// key twice as long as the one before, up to the maximum; a key idle for
+// the forget window starts afresh, and the table never holds more than its
+// bound.
+func TestFailuresBackoff(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	f := newFailures(2, time.Second, 4*time.Second, time.Minute, 3)
+	wantLocks := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}
+	for i, want := range wantLocks {
+		f.fail("k", t0)
+		if got := f.lockedFor("k", t0); got != want {
+			t.Fatalf("after failure %d: locked for %v, want %v", i+1, got, want)
+		}
+	}
+	if !f.recent("k", t0.Add(59*time.Second)) || f.recent("k", t0.Add(time.Minute)) {
+		t.Fatal("recent should hold for the forget window only")
+	}
+	f.fail("k", t0.Add(2*time.Minute)) // idle past the window: a first failure again
+	if got := f.lockedFor("k", t0.Add(2*time.Minute)); got != 0 {
+		t.Fatalf("after the window: locked for %v, want 0", got)
+	}
+	for i := range 10 {
+		f.fail(strconv.Itoa(i), t0.Add(2*time.Minute))
+	}
+	if n := f.size(); n > 3 {
+		t.Fatalf("%d keys kept, bound 3", n)
+	}
+	f.fail("late", t0.Add(10*time.Minute))
+	if n := f.size(); n != 1 {
+		t.Fatalf("%d keys after a sweep, want 1", n)
+	}
 }

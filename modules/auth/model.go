@@ -104,7 +104,7 @@ type deleteUserRequest struct {
 	Password string `json:"password" validate:"required"`
 }
 
-func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalizeEmail(s string) string { return httpx.NormalizeEmail(s) }
 
 // cleanUserAgent makes a User-Agent header storable: valid UTF-8, at most
 // maxUserAgent characters.

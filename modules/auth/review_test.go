@@ -50,7 +50,11 @@ func TestLoginRacingPasswordChange(t *testing.T) {
 			orig := svc.now
 			svc.now = func() time.Time {
 				if calls.Add(1) == 2 { // Login: limit, then newSession after the check
-					if err := svc.store.changePassword(context.Background(), p.User.ID, sessionOf(t, e, p), string(newHash), dbTime(orig())); err != nil {
+					cred, err := svc.store.credentialsByID(context.Background(), p.User.ID)
+					if err != nil {
+						t.Errorf("read hash: %v", err)
+					}
+					if err := svc.store.changePassword(context.Background(), p.User.ID, sessionOf(t, e, p), cred.Hash, string(newHash), dbTime(orig())); err != nil {
 						t.Errorf("change password: %v", err)
 					}
 				}
@@ -85,7 +89,7 @@ func TestRotateRacingAccountDeletion(t *testing.T) {
 	other := register(t, s, "rotate-delete-other@example.com")
 	st := e.mod.svc.store
 	ctx := t.Context()
-	_, newHash, err := newRefreshToken()
+	_, newHash, err := e.mod.svc.tokens.newRefresh(sessionOf(t, e, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +118,15 @@ func TestRotateRacingAccountDeletion(t *testing.T) {
 	}
 	rotated, deleted := make(chan error, 1), make(chan error, 1)
 	go func() {
-		_, _, err := st.rotate(ctx, hashToken(p.RefreshToken), newHash, dbTime(time.Now()))
+		_, _, err := st.rotate(ctx, hashToken(p.RefreshToken), "", dbTime(time.Now()), func(string) (string, error) { return newHash, nil })
 		rotated <- err
 	}()
 	waiting(1)
-	go func() { deleted <- st.deleteUser(ctx, p.User.ID) }()
+	cred, err := st.credentialsByID(ctx, p.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { deleted <- st.deleteUser(ctx, p.User.ID, "", cred.Hash, dbTime(time.Now())) }()
 	waiting(2)
 	if err := blocker.Rollback(); err != nil {
 		t.Fatal(err)

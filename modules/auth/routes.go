@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"todo/ent"
+	"todo/platform/background"
 	"todo/platform/config"
 	"todo/platform/httpx"
 )
@@ -42,6 +43,24 @@ func New(ctx context.Context, d Deps) (*Module, error) {
 		return nil, err
 	}
 	return &Module{svc: svc, h: &handler{svc: svc, bind: d.Binder}}, nil
+}
+
+// purgeEvery is how often the ended sessions are purged.
+const purgeEvery = 10 * time.Minute
+
+// Jobs returns the module's background jobs: the purge of ended sessions.
+func (m *Module) Jobs(log *slog.Logger) []background.Job {
+	return []background.Job{{
+		Name:  "purge ended sessions",
+		Every: purgeEvery,
+		Run: func(ctx context.Context) error {
+			n, err := m.svc.PurgeSessions(ctx)
+			if n > 0 {
+				log.InfoContext(ctx, "purged ended sessions", "count", n)
+			}
+			return err
+		},
+	}}
 }
 
 // Service returns the module's Service.

@@ -34,15 +34,26 @@ var errTokenReused = errors.New("spent refresh token presented again")
 // Service holds the auth rules: password hashing and checking, sessions,
 // token issue and rotation, and the login limits.
 type Service struct {
-	store    *store
-	cfg      config.Auth
-	now      func() time.Time
-	log      *slog.Logger
-	tokens   *tokenMaker
-	slots    *hashSlots
-	perIP    *limiter
-	perEmail *limiter
-	touch    *touchThrottle
+	store  *store
+	cfg    config.Auth
+	now    func() time.Time
+	log    *slog.Logger
+	tokens *tokenMaker
+	slots  *hashSlots
+	// perIP counts every attempt at the endpoints that check or hash a
+	// password, per client address; perEmail counts registrations per
+	// email; perAccount the password checks of signed-in requests per
+	// account; refreshes the rotations per session.
+	perIP      *limiter
+	perEmail   *limiter
+	perAccount *limiter
+	refreshes  *limiter
+	// accountFails counts failed password checks per account (by email),
+	// addrFails per client address: an account with too many is locked,
+	// with exponential backoff, against every address that failed lately.
+	accountFails *failures
+	addrFails    *failures
+	touch        *touchThrottle
 	// sessions caches positive session checks; nil (AUTH_SESSION_CACHE_TTL
 	// 0, the default) asks the database on every request.
 	sessions *sessionCache
@@ -69,17 +80,21 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		sessions = newSessionCache(d.Config.SessionCacheTTL, maxCachedSessions)
 	}
 	return &Service{
-		store:    &store{db: d.DB},
-		cfg:      d.Config,
-		now:      d.Now,
-		log:      d.Log,
-		tokens:   newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now),
-		slots:    newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
-		perIP:    newLimiter(d.Config.RatePerIP, time.Minute),
-		perEmail: newLimiter(d.Config.RatePerEmail, time.Minute),
-		touch:    newTouchThrottle(touchInterval),
-		sessions: sessions,
-		dummy:    dummy,
+		store:        &store{db: d.DB},
+		cfg:          d.Config,
+		now:          d.Now,
+		log:          d.Log,
+		tokens:       newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now),
+		slots:        newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
+		perIP:        newLimiter(d.Config.RatePerIP, time.Minute),
+		perEmail:     newLimiter(d.Config.RatePerEmail, time.Minute),
+		perAccount:   newLimiter(d.Config.RatePerAccount, time.Minute),
+		refreshes:    newLimiter(d.Config.RefreshPerSession, time.Minute),
+		accountFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		addrFails:    newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		touch:        newTouchThrottle(touchInterval),
+		sessions:     sessions,
+		dummy:        dummy,
 	}, nil
 }
 
@@ -91,8 +106,12 @@ func checkConfig(c config.Auth) error {
 		return fmt.Errorf("auth: bcrypt cost %d is outside %d–%d", c.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
 	case c.AccessTTL <= 0 || c.RefreshTTL <= 0:
 		return errors.New("auth: token lifetimes must be positive")
-	case c.RatePerIP <= 0 || c.RatePerEmail <= 0:
+	case c.RatePerIP <= 0 || c.RatePerEmail <= 0 || c.RatePerAccount <= 0 || c.RefreshPerSession <= 0:
 		return errors.New("auth: rate limits must be positive")
+	case c.FailuresPerAccount < 0 || c.FailureBackoffMax <= 0:
+		return errors.New("auth: the failure budget must not be negative and its backoff must be positive")
+	case c.MaxSessions <= 0:
+		return errors.New("auth: the session cap must be positive")
 	case c.Issuer == "" || c.Audience == "":
 		return errors.New("auth: issuer and audience must be set")
 	case c.SessionCacheTTL < 0 || c.SessionCacheTTL > config.MaxSessionCacheTTL:
@@ -123,11 +142,15 @@ type LoginInput struct {
 
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, error) {
-	if err := s.limit(in.ClientIP, in.Email); err != nil {
+	now := s.now()
+	if err := allow(s.perIP, in.ClientIP, now); err != nil {
+		return TokenPair{}, err
+	}
+	if err := allow(s.perEmail, in.Email, now); err != nil {
 		return TokenPair{}, err
 	}
 	var hash []byte
-	err := s.withSlot(ctx, func() error {
+	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
 		var err error
 		hash, err = bcrypt.GenerateFromPassword([]byte(in.Password), s.cfg.BcryptCost)
 		return err
@@ -147,19 +170,28 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 }
 
 // Login checks an email and password and opens a session. An unknown email
-// and a wrong password cost the same bcrypt work and fail alike.
+// and a wrong password cost the same bcrypt work and fail alike. Only
+// failures count against the email: its owner, from an address that has
+// not failed lately, gets through whatever others try.
 func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
-	if err := s.limit(in.ClientIP, in.Email); err != nil {
+	now := s.now()
+	if err := allow(s.perIP, in.ClientIP, now); err != nil {
+		return TokenPair{}, err
+	}
+	if err := s.checkFailures(in.Email, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
 	var cred credentials
 	// The slot is taken before the lookup, so that a shed request costs no
 	// database round trip.
-	err := s.withSlot(ctx, func() error {
+	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
 		var err error
 		cred, err = s.checkCredentials(ctx, in.Email, in.Password)
 		return err
 	})
+	if errors.Is(err, ErrInvalidCredentials) {
+		s.recordFailure(in.Email, in.ClientIP, now)
+	}
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -167,7 +199,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	if err != nil {
 		return TokenPair{}, err
 	}
-	sess, err := s.store.createSession(ctx, cred.ID, cred.Hash, ns)
+	sess, evicted, err := s.store.createSession(ctx, cred.ID, cred.Hash, ns)
+	for _, id := range evicted {
+		s.forgetSession(id)
+	}
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -233,14 +268,20 @@ func checkPassword(hash []byte, password string) (bool, error) {
 }
 
 // Refresh spends a refresh token and returns a new pair in its session.
-// A spent token presented again revokes the session.
+// A spent token presented again revokes the session. A session may refresh
+// AUTH_REFRESH_PER_SESSION times a minute.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
-	next, nextHash, err := newRefreshToken()
-	if err != nil {
-		return TokenPair{}, err
-	}
 	now := s.clock()
-	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), nextHash, now)
+	claimed, _ := s.tokens.refreshSession(refreshToken)
+	var next string
+	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), claimed, now, func(sessionID string) (string, error) {
+		if err := allow(s.refreshes, sessionID, now); err != nil {
+			return "", err
+		}
+		token, hash, err := s.tokens.newRefresh(sessionID)
+		next = token
+		return hash, err
+	})
 	if errors.Is(err, errTokenReused) {
 		s.forgetSession(sess.ID)
 		s.log.WarnContext(ctx, "refresh token reused; session revoked", "session_id", sess.ID)
@@ -252,13 +293,11 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 	return s.pair(u, sess.ID, next)
 }
 
-// Logout ends the session of a refresh token. An unknown or spent token is
-// not an error: there is nothing left to end.
+// Logout ends the session of a refresh token, spent or not. An unknown
+// token is not an error: there is nothing left to end.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
-	if s.sessions == nil {
-		return s.store.revokeByToken(ctx, hashToken(refreshToken), s.clock())
-	}
-	sessionID, err := s.store.revokeSessionOfToken(ctx, hashToken(refreshToken), s.clock())
+	claimed, _ := s.tokens.refreshSession(refreshToken)
+	sessionID, err := s.store.revokeSessionOfToken(ctx, hashToken(refreshToken), claimed, s.clock())
 	if sessionID != "" {
 		s.forgetSession(sessionID)
 	}
@@ -339,28 +378,20 @@ func (s *Service) Rename(ctx context.Context, userID, name string) (User, error)
 }
 
 // ChangePassword checks the current password, stores the new one and
-// revokes every session of the user but the caller's.
-func (s *Service) ChangePassword(ctx context.Context, p httpx.Principal, current, next string) error {
-	cred, err := s.store.credentialsByID(ctx, p.UserID)
-	if err != nil {
-		return err
-	}
-	var hash []byte
-	err = s.withSlot(ctx, func() error {
-		ok, err := checkPassword([]byte(cred.Hash), current)
-		switch {
-		case err != nil:
-			return err
-		case !ok:
-			return ErrWrongPassword
-		}
-		hash, err = bcrypt.GenerateFromPassword([]byte(next), s.cfg.BcryptCost)
+// revokes every session of the user but the caller's. The write happens
+// only if the caller's session is still live and the password is still the
+// one that was checked, so a racing revocation or password change wins.
+func (s *Service) ChangePassword(ctx context.Context, p httpx.Principal, clientIP, current, next string) error {
+	var nextHash []byte
+	checked, err := s.checkPasswordOf(ctx, p, clientIP, current, func() error {
+		var err error
+		nextHash, err = bcrypt.GenerateFromPassword([]byte(next), s.cfg.BcryptCost)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	err = s.store.changePassword(ctx, p.UserID, p.SessionID, string(hash), s.clock())
+	err = s.store.changePassword(ctx, p.UserID, p.SessionID, checked, string(nextHash), s.clock())
 	// Forgotten whatever the outcome (a failed commit may have committed);
 	// the caller's own session is forgotten too and simply re-checked.
 	s.forgetUser(p.UserID)
@@ -368,25 +399,53 @@ func (s *Service) ChangePassword(ctx context.Context, p httpx.Principal, current
 }
 
 // DeleteAccount checks the password and deletes the caller's account with
-// its sessions and tasks.
-func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
-	cred, err := s.store.credentialsByID(ctx, userID)
+// its sessions and tasks, under the same conditions as ChangePassword.
+func (s *Service) DeleteAccount(ctx context.Context, p httpx.Principal, clientIP, password string) error {
+	checked, err := s.checkPasswordOf(ctx, p, clientIP, password, nil)
 	if err != nil {
 		return err
 	}
-	err = s.withSlot(ctx, func() error {
-		ok, err := checkPassword([]byte(cred.Hash), password)
-		if err == nil && !ok {
-			return ErrWrongPassword
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	err = s.store.deleteUser(ctx, userID)
-	s.forgetUser(userID)
+	err = s.store.deleteUser(ctx, p.UserID, p.SessionID, checked, s.clock())
+	s.forgetUser(p.UserID)
 	return err
+}
+
+// checkPasswordOf checks password against the signed-in caller's current
+// hash and returns that hash, for the write to require it unchanged. It is
+// limited per client address and per account, refused while the account
+// is locked by failures, and run in a hashing slot of the account's, where
+// then, when the password is right, runs too (hashing a new password).
+func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, clientIP, password string, then func() error) (string, error) {
+	now := s.now()
+	if err := allow(s.perIP, clientIP, now); err != nil {
+		return "", err
+	}
+	if err := allow(s.perAccount, p.UserID, now); err != nil {
+		return "", err
+	}
+	cred, err := s.store.credentialsByID(ctx, p.UserID)
+	if err != nil {
+		return "", err
+	}
+	if err := s.checkFailures(cred.Email, clientIP, now); err != nil {
+		return "", err
+	}
+	err = s.withSlot(ctx, accountKey(p.UserID), func() error {
+		ok, err := checkPassword([]byte(cred.Hash), password)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return ErrWrongPassword
+		case then != nil:
+			return then()
+		}
+		return nil
+	})
+	if errors.Is(err, ErrWrongPassword) {
+		s.recordFailure(cred.Email, clientIP, now)
+	}
+	return cred.Hash, err
 }
 
 // Sessions returns the caller's live sessions, newest first.
@@ -415,42 +474,104 @@ func (s *Service) RevokeSession(ctx context.Context, userID, sessionID string) e
 	return nil
 }
 
-// limit counts an attempt against the client address and the email; over
-// either limit is ErrRateLimited with the wait.
-func (s *Service) limit(clientIP, email string) error {
-	now := s.now()
-	if ok, wait := s.perIP.allow(clientIP, now); !ok {
-		return apperr.ErrRateLimited.WithRetryAfter(retrySeconds(wait))
-	}
-	if ok, wait := s.perEmail.allow(email, now); !ok {
+// allow counts an attempt by key against l; over the limit is
+// ErrRateLimited with the wait.
+func allow(l *limiter, key string, now time.Time) error {
+	if ok, wait := l.allow(key, now); !ok {
 		return apperr.ErrRateLimited.WithRetryAfter(retrySeconds(wait))
 	}
 	return nil
 }
 
-// withSlot runs fn, the bcrypt work of a request, in a hashing slot.
-func (s *Service) withSlot(ctx context.Context, fn func() error) error {
-	if err := s.slots.acquire(ctx); err != nil {
+// checkFailures refuses a password check for an account locked by its
+// failures, unless the client's address has not failed lately: the
+// account's owner, from an address of its own, is never locked out by
+// what others try.
+func (s *Service) checkFailures(email, clientIP string, now time.Time) error {
+	wait := s.accountFails.lockedFor(email, now)
+	if wait > 0 && s.addrFails.recent(clientIP, now) {
+		return ErrTooManyFailures.WithRetryAfter(retrySeconds(wait))
+	}
+	return nil
+}
+
+// recordFailure counts a failed password check against the account and the
+// client's address.
+func (s *Service) recordFailure(email, clientIP string, now time.Time) {
+	s.accountFails.fail(email, now)
+	s.addrFails.fail(clientIP, now)
+}
+
+// maxFailureKeys bounds each failure table: some 100 bytes an entry.
+const maxFailureKeys = 200_000
+
+// failureMemory is how long a failure is remembered: as long as the longest
+// backoff, and at least a quarter of an hour.
+func failureMemory(c config.Auth) time.Duration { return max(c.FailureBackoffMax, 15*time.Minute) }
+
+// addrKey and accountKey name the principals that share the hashing slots:
+// a client address before sign-in, an account after.
+func addrKey(clientIP string) string  { return "addr:" + clientIP }
+func accountKey(userID string) string { return "user:" + userID }
+
+// withSlot runs fn, the bcrypt work of a request, in a hashing slot of
+// principal key.
+func (s *Service) withSlot(ctx context.Context, key string, fn func() error) error {
+	if err := s.slots.acquire(ctx, key); err != nil {
 		return err
 	}
-	defer s.slots.release()
+	defer s.slots.release(key)
 	return fn()
 }
 
-// newSession makes a refresh token and the session it opens, expiring
-// RefreshTTL from now whatever rotations follow.
+// newSession makes a session id, its first refresh token and the session
+// they open, expiring RefreshTTL from now whatever rotations follow.
 func (s *Service) newSession(userAgent string) (string, newSession, error) {
-	token, hash, err := newRefreshToken()
+	id := uuid.NewString()
+	token, hash, err := s.tokens.newRefresh(id)
 	if err != nil {
 		return "", newSession{}, err
 	}
 	now := s.clock()
 	return token, newSession{
+		ID:          id,
 		Now:         now,
 		ExpiresAt:   now.Add(s.cfg.RefreshTTL),
 		UserAgent:   cleanUserAgent(userAgent),
 		RefreshHash: hash,
+		MaxSessions: s.cfg.MaxSessions,
 	}, nil
+}
+
+// SetActive enables or disables the account with email, for operators.
+// Disabling ends every session of the account at once, in this process's
+// session cache too; enabling it again revives none of them (its owner
+// logs in anew).
+func (s *Service) SetActive(ctx context.Context, email string, active bool) (User, error) {
+	u, err := s.store.setActive(ctx, normalizeEmail(email), active, s.clock())
+	if u.ID != "" {
+		s.forgetUser(u.ID)
+	}
+	return u, err
+}
+
+// purgeMaxBatches bounds one purge: at most this many batches of each
+// kind; what remains waits for the next run.
+const purgeMaxBatches = 100
+
+// PurgeSessions deletes the sessions that ended (revoked or expired), with
+// their refresh tokens, in batches, and returns how many it deleted.
+func (s *Service) PurgeSessions(ctx context.Context) (int64, error) {
+	before := s.clock()
+	var total int64
+	for range purgeMaxBatches {
+		n, err := s.store.purgeSessions(ctx, before)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // pair signs an access token for the session and assembles the pair.

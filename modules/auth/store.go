@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -24,10 +25,12 @@ type store struct {
 
 // newSession is a session to open together with its first refresh token.
 type newSession struct {
+	ID          string // the session's id, which its refresh tokens name
 	Now         time.Time
 	ExpiresAt   time.Time
 	UserAgent   string
 	RefreshHash string
+	MaxSessions int // live sessions a user may keep; the oldest beyond are revoked
 }
 
 // credentials is a user with the password hash, for the service only.
@@ -110,16 +113,20 @@ func (s *store) createUser(ctx context.Context, email, name, hash string, ns new
 // createSession opens a session for userID with its first refresh token,
 // only if the user's password hash is still hash, the one the login just
 // checked: a password changed since is ErrInvalidCredentials. The user's
-// row is locked (FOR SHARE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+// row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
 // serialises writers) so that a password change waits for the session and
-// then revokes it with the others.
-func (s *store) createSession(ctx context.Context, userID, hash string, ns newSession) (Session, error) {
-	var sess Session
+// then revokes it with the others, and so that concurrent logins of one
+// user count its sessions one after the other.
+func (s *store) createSession(ctx context.Context, userID, hash string, ns newSession) (Session, []string, error) {
+	var (
+		sess    Session
+		evicted []string
+	)
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
 		ids, err := tx.User.Query().
 			Where(user.ID(userID), user.HashedPassword(hash)).
 			Select(user.FieldID).
-			Modify(lockShared).
+			Modify(lockForUpdate).
 			Strings(ctx)
 		switch {
 		case err != nil:
@@ -127,22 +134,61 @@ func (s *store) createSession(ctx context.Context, userID, hash string, ns newSe
 		case len(ids) == 0:
 			return false, ErrInvalidCredentials
 		}
-		sess, err = openSession(ctx, tx, userID, ns)
+		if sess, err = openSession(ctx, tx, userID, ns); err != nil {
+			return false, err
+		}
+		evicted, err = evictOldSessions(ctx, tx, userID, ns.Now, ns.MaxSessions)
 		return false, err
 	})
-	return sess, err
+	return sess, evicted, err
 }
 
-// lockShared makes a SELECT take a shared row lock on PostgreSQL; SQLite has
-// no row locks and needs none (_txlock=immediate).
-func lockShared(s *sql.Selector) {
-	if s.Dialect() == dialect.Postgres {
-		s.ForShare()
+// evictOldSessions revokes userID's live sessions beyond the newest max
+// (newest by created_at, then id) and returns their ids. The caller holds
+// the user's row lock.
+func evictOldSessions(ctx context.Context, tx *ent.Tx, userID string, now time.Time, maxSessions int) ([]string, error) {
+	if maxSessions <= 0 {
+		return nil, nil
 	}
+	ids, err := tx.Session.Query().
+		Where(session.UserID(userID), session.RevokedAtIsNil(), session.ExpiresAtGT(now)).
+		Order(ent.Desc(session.FieldCreatedAt), ent.Desc(session.FieldID)).
+		Offset(maxSessions).
+		Limit(evictBatch).
+		IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return nil, wrapErr("select sessions over the cap", err)
+	}
+	if err := tx.Session.Update().Where(session.IDIn(ids...)).SetRevokedAt(now).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("revoke sessions over the cap: %w", err)
+	}
+	return ids, nil
+}
+
+// evictBatch bounds the sessions one login revokes for the cap: one more
+// than it adds is enough to keep the cap; more only helps after the cap was
+// lowered.
+const evictBatch = 1000
+
+// lockForUpdate makes a SELECT take an exclusive row lock on PostgreSQL;
+// SQLite has no row locks and needs none (_txlock=immediate serialises
+// writing transactions).
+func lockForUpdate(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForUpdate()
+	}
+}
+
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 func openSession(ctx context.Context, tx *ent.Tx, userID string, ns newSession) (Session, error) {
 	es, err := tx.Session.Create().
+		SetID(ns.ID).
 		SetUserID(userID).
 		SetCreatedAt(ns.Now).
 		SetLastUsedAt(ns.Now).
@@ -251,47 +297,64 @@ func (s *store) touchSession(ctx context.Context, sessionID string, now time.Tim
 	return nil
 }
 
-// rotate spends the refresh token stored under oldHash and issues newHash in
-// its session. The conditional UPDATE … WHERE spent_at IS NULL decides
-// between racing refreshes: the loser, like any presentation of a spent
-// token, revokes the whole session and gets ErrInvalidRefreshToken.
-func (s *store) rotate(ctx context.Context, oldHash, newHash string, now time.Time) (User, Session, error) {
+// rotate spends the refresh token stored under oldHash and stores the one
+// issue makes for its session; claimed is the session a genuine token of the service names
+// (empty for tokens of the older, opaque form). A spent token is deleted, not
+// kept: the DELETE decides between racing refreshes, and a genuine token
+// that is no longer stored is a spent one. The loser of a race, like any
+// presentation of a spent token, revokes the whole session and gets
+// ErrInvalidRefreshToken. issue is called inside the transaction, before
+// any write, once the session is known to be live: it may refuse (a rate
+// limit), else it returns the hash of the session's next token.
+func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Time, issue func(sessionID string) (newHash string, err error)) (User, Session, error) {
 	var u User
 	var sess Session
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
-		rt, err := tx.RefreshToken.Query().
-			Where(refreshtoken.ID(oldHash)).
-			WithSession(func(q *ent.SessionQuery) { q.WithUser() }).
-			Only(ctx)
+		rt, err := tx.RefreshToken.Query().Where(refreshtoken.ID(oldHash)).Only(ctx)
 		switch {
+		case ent.IsNotFound(err) && claimed != "":
+			sess = Session{ID: claimed}
+			return revokeReused(ctx, tx, claimed, now)
 		case ent.IsNotFound(err):
 			return false, ErrInvalidRefreshToken
 		case err != nil:
 			return false, fmt.Errorf("select refresh token: %w", err)
 		}
-		es := rt.Edges.Session
-		if rt.SpentAt != nil {
-			sess = toSession(es)
-			return revokeReused(ctx, tx, es.ID, now)
-		}
-		if es.RevokedAt != nil || !es.ExpiresAt.After(now) || !es.Edges.User.IsActive {
-			return false, ErrInvalidRefreshToken
-		}
-		// The session's row is locked before its refresh token's, in the
-		// order deleting the user takes them (user, sessions, then their
-		// refresh tokens); the other order deadlocked with it on PostgreSQL.
-		u = toUser(es.Edges.User)
-		es, err = tx.Session.UpdateOne(es).SetLastUsedAt(now).Save(ctx)
+		// One query for the session and its user, so that neither can be
+		// missing from the answer when the account is deleted meanwhile.
+		es, err := tx.Session.Query().Where(session.ID(rt.SessionID)).WithUser().Only(ctx)
 		switch {
 		case ent.IsNotFound(err): // deleted with its user meanwhile
 			return false, ErrInvalidRefreshToken
 		case err != nil:
-			return false, fmt.Errorf("touch session: %w", err)
+			return false, fmt.Errorf("select session: %w", err)
 		}
-		n, err := tx.RefreshToken.Update().
-			Where(refreshtoken.ID(oldHash), refreshtoken.SpentAtIsNil()).
-			SetSpentAt(now).
+		if rt.SpentAt != nil { // a token of the older form, kept when spent
+			sess = toSession(es)
+			return revokeReused(ctx, tx, es.ID, now)
+		}
+		eu := es.Edges.User
+		if eu == nil || es.RevokedAt != nil || !es.ExpiresAt.After(now) || !eu.IsActive {
+			return false, ErrInvalidRefreshToken
+		}
+		newHash, err := issue(es.ID)
+		if err != nil {
+			return false, err
+		}
+		// The session's row is locked before its refresh token's, in the
+		// order deleting the user takes them (user, sessions, then their
+		// refresh tokens); the other order deadlocked with it on PostgreSQL.
+		n, err := tx.Session.Update().
+			Where(session.ID(es.ID), session.RevokedAtIsNil()).
+			SetLastUsedAt(now).
 			Save(ctx)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("touch session: %w", err)
+		case n == 0: // revoked, or deleted with its user, meanwhile
+			return false, ErrInvalidRefreshToken
+		}
+		n, err = tx.RefreshToken.Delete().Where(refreshtoken.ID(oldHash)).Exec(ctx)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("spend refresh token: %w", err)
@@ -302,7 +365,8 @@ func (s *store) rotate(ctx context.Context, oldHash, newHash string, now time.Ti
 		if err := tx.RefreshToken.Create().SetID(newHash).SetSessionID(es.ID).SetCreatedAt(now).Exec(ctx); err != nil {
 			return false, fmt.Errorf("insert refresh token: %w", err)
 		}
-		sess = toSession(es)
+		es.LastUsedAt = now
+		u, sess = toUser(eu), toSession(es)
 		return false, nil
 	})
 	return u, sess, err
@@ -321,34 +385,25 @@ func revokeReused(ctx context.Context, tx *ent.Tx, sessionID string, now time.Ti
 	return true, ErrInvalidRefreshToken.Wrap(errTokenReused)
 }
 
-// revokeByToken ends the session that issued the refresh token stored under
-// hash, if any.
-func (s *store) revokeByToken(ctx context.Context, hash string, now time.Time) error {
+// revokeSessionOfToken ends the session of the refresh token stored under
+// hash, or of claimed (the session a genuine token names, spent or not),
+// and returns its id; empty when there is none.
+func (s *store) revokeSessionOfToken(ctx context.Context, hash, claimed string, now time.Time) (string, error) {
+	sessionID := claimed
+	if sessionID == "" {
+		id, err := s.db.RefreshToken.Query().
+			Where(refreshtoken.ID(hash)).
+			Select(refreshtoken.FieldSessionID).
+			String(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return "", nil
+		case err != nil:
+			return "", fmt.Errorf("select session of refresh token: %w", err)
+		}
+		sessionID = id
+	}
 	err := s.db.Session.Update().
-		Where(session.HasRefreshTokensWith(refreshtoken.ID(hash)), session.RevokedAtIsNil()).
-		SetRevokedAt(now).
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("revoke session by refresh token: %w", err)
-	}
-	return nil
-}
-
-// revokeSessionOfToken is revokeByToken that also returns the id of the
-// session the token belongs to, empty when there is none, for the session
-// cache to forget it.
-func (s *store) revokeSessionOfToken(ctx context.Context, hash string, now time.Time) (string, error) {
-	sessionID, err := s.db.RefreshToken.Query().
-		Where(refreshtoken.ID(hash)).
-		Select(refreshtoken.FieldSessionID).
-		String(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("select session of refresh token: %w", err)
-	}
-	err = s.db.Session.Update().
 		Where(session.ID(sessionID), session.RevokedAtIsNil()).
 		SetRevokedAt(now).
 		Exec(ctx)
@@ -403,18 +458,57 @@ func (s *store) rename(ctx context.Context, userID, name string, now time.Time) 
 	return toUser(u), nil
 }
 
-// changePassword stores a new hash for userID and revokes every other live
-// session of the user, in one transaction.
-func (s *store) changePassword(ctx context.Context, userID, keepSessionID, hash string, now time.Time) error {
-	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
-		err := tx.User.UpdateOneID(userID).SetHashedPassword(hash).SetUpdatedAt(now).Exec(ctx)
+// lockCheckedUser locks userID's row for the rest of tx and checks the
+// request may still act for it: the session it came with is live (or it
+// came with none), and the password hash is still checkedHash, the one the
+// request's password was checked against. A revoked session is
+// ErrUnauthorized, a hash changed since is ErrWrongPassword: the password
+// that was checked is no longer the account's.
+func lockCheckedUser(ctx context.Context, tx *ent.Tx, userID, sessionID, checkedHash string, now time.Time) error {
+	hashes, err := tx.User.Query().
+		Where(user.ID(userID)).
+		Select(user.FieldHashedPassword).
+		Modify(lockForUpdate).
+		Strings(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("lock user: %w", err)
+	case len(hashes) == 0:
+		return ErrUnauthorized
+	}
+	if sessionID != "" {
+		// The session's row is locked too (user, then session: the order
+		// of the cascade), so that a revocation racing this transaction
+		// waits for it rather than being overtaken.
+		n, err := tx.Session.Update().
+			Where(livePredicates(userID, sessionID, now)...).
+			SetLastUsedAt(now).
+			Save(ctx)
 		switch {
-		case ent.IsNotFound(err):
-			return false, ErrUnauthorized
 		case err != nil:
+			return fmt.Errorf("lock session: %w", err)
+		case n == 0:
+			return ErrUnauthorized
+		}
+	}
+	if hashes[0] != checkedHash {
+		return ErrWrongPassword
+	}
+	return nil
+}
+
+// changePassword stores newHash for userID and revokes every other live
+// session of the user, in one transaction, if the caller's session is
+// still live and the hash is still checkedHash (lockCheckedUser).
+func (s *store) changePassword(ctx context.Context, userID, keepSessionID, checkedHash, newHash string, now time.Time) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		if err := lockCheckedUser(ctx, tx, userID, keepSessionID, checkedHash, now); err != nil {
+			return false, err
+		}
+		if err := tx.User.UpdateOneID(userID).SetHashedPassword(newHash).SetUpdatedAt(now).Exec(ctx); err != nil {
 			return false, fmt.Errorf("update password: %w", err)
 		}
-		err = tx.Session.Update().
+		err := tx.Session.Update().
 			Where(session.UserID(userID), session.IDNEQ(keepSessionID), session.RevokedAtIsNil()).
 			SetRevokedAt(now).
 			Exec(ctx)
@@ -425,15 +519,85 @@ func (s *store) changePassword(ctx context.Context, userID, keepSessionID, hash 
 	})
 }
 
-// deleteUser deletes userID; its sessions, refresh tokens and tasks go with
-// it through the foreign keys' ON DELETE CASCADE.
-func (s *store) deleteUser(ctx context.Context, userID string) error {
-	err := s.db.User.DeleteOneID(userID).Exec(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return ErrUnauthorized
-	case err != nil:
-		return fmt.Errorf("delete user: %w", err)
+// deleteUser deletes userID, if the caller's session is still live and the
+// hash is still checkedHash (lockCheckedUser); its sessions, refresh tokens
+// and tasks go with it through the foreign keys' ON DELETE CASCADE.
+func (s *store) deleteUser(ctx context.Context, userID, sessionID, checkedHash string, now time.Time) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		if err := lockCheckedUser(ctx, tx, userID, sessionID, checkedHash, now); err != nil {
+			return false, err
+		}
+		err := tx.User.DeleteOneID(userID).Exec(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return false, ErrUnauthorized
+		case err != nil:
+			return false, fmt.Errorf("delete user: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// purgeBatch bounds the rows one purge statement deletes, so that a purge
+// never holds locks for long.
+const purgeBatch = 1000
+
+// purgeSessionsSQL deletes up to purgeBatch ended sessions — revoked, or
+// expired — before $1; their refresh tokens go with them (ON DELETE
+// CASCADE). Nothing needs them: a token of a session that is gone is
+// refused as it would be while the session stayed revoked or expired.
+var purgeSessionsSQL = [...]string{
+	`DELETE FROM "sessions" WHERE "id" IN (SELECT "id" FROM "sessions" WHERE "revoked_at" <= $1 LIMIT ` + strconv.Itoa(purgeBatch) + `)`,
+	`DELETE FROM "sessions" WHERE "id" IN (SELECT "id" FROM "sessions" WHERE "expires_at" <= $1 LIMIT ` + strconv.Itoa(purgeBatch) + `)`,
+}
+
+// purgeSessions deletes one batch of the sessions that ended before
+// before, and returns how many.
+func (s *store) purgeSessions(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for _, q := range purgeSessionsSQL {
+		res, err := s.db.ExecContext(ctx, q, before)
+		if err != nil {
+			return total, fmt.Errorf("purge sessions: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("purge sessions: %w", err)
+		}
+		total += n
 	}
-	return nil
+	return total, nil
+}
+
+// setActive sets the is_active of the user with email and returns it.
+// Disabling revokes every session of the user in the same transaction, so
+// that enabling the account again revives none of them.
+func (s *store) setActive(ctx context.Context, email string, active bool, now time.Time) (User, error) {
+	var u User
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		eu, err := tx.User.Query().Where(user.Email(email)).Modify(lockForUpdate).Only(ctx)
+		switch {
+		case ent.IsNotFound(err):
+			return false, ErrUserNotFound
+		case err != nil:
+			return false, fmt.Errorf("select user: %w", err)
+		}
+		if !active {
+			err := tx.Session.Update().
+				Where(session.UserID(eu.ID), session.RevokedAtIsNil()).
+				SetRevokedAt(now).
+				Exec(ctx)
+			if err != nil {
+				return false, fmt.Errorf("revoke sessions: %w", err)
+			}
+		}
+		if eu.IsActive != active {
+			if eu, err = tx.User.UpdateOne(eu).SetIsActive(active).SetUpdatedAt(now).Save(ctx); err != nil {
+				return false, fmt.Errorf("update user: %w", err)
+			}
+		}
+		u = toUser(eu)
+		return false, nil
+	})
+	return u, err
 }

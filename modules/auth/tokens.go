@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -21,21 +22,23 @@ type accessClaims struct {
 
 // tokenMaker signs and verifies access tokens and makes refresh tokens.
 type tokenMaker struct {
-	secret   []byte
-	issuer   string
-	audience string
-	ttl      time.Duration
-	now      func() time.Time
-	parser   *jwt.Parser
+	secret     []byte
+	refreshKey []byte
+	issuer     string
+	audience   string
+	ttl        time.Duration
+	now        func() time.Time
+	parser     *jwt.Parser
 }
 
 func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *tokenMaker {
 	return &tokenMaker{
-		secret:   secret,
-		issuer:   issuer,
-		audience: audience,
-		ttl:      ttl,
-		now:      now,
+		secret:     secret,
+		refreshKey: refreshKey(secret),
+		issuer:     issuer,
+		audience:   audience,
+		ttl:        ttl,
+		now:        now,
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithIssuer(issuer),
@@ -85,18 +88,72 @@ func (m *tokenMaker) verify(token string) (userID, sessionID string, err error) 
 
 func (m *tokenMaker) key(*jwt.Token) (any, error) { return m.secret, nil }
 
-// refreshTokenBytes is the entropy of a refresh token: 256 bits.
-const refreshTokenBytes = 32
+// A refresh token is refreshTokenBytes of base64url over three parts: the
+// session it belongs to (its UUID's 16 bytes), refreshRandomBytes of
+// randomness, and a MAC of both under a key derived from the secret. The
+// MAC lets the service recognise a genuine token of a session after the
+// token is spent and its row deleted: presenting it again is reuse, and
+// revokes the session, without the service keeping every spent token.
+// Tokens of the older form (opaque randomness only) still work: they are
+// found by their hash alone.
+const (
+	refreshRandomBytes = 32
+	refreshMACBytes    = 16
+	refreshTokenBytes  = 16 + refreshRandomBytes + refreshMACBytes
+)
 
-// newRefreshToken returns a random refresh token and the hash it is stored
-// under.
-func newRefreshToken() (token, hash string, err error) {
+// refreshKeyLabel derives the refresh tokens' MAC key from the secret, so
+// that it differs from the access tokens' signing key.
+const refreshKeyLabel = "todo refresh token v2"
+
+func refreshKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(refreshKeyLabel))
+	return m.Sum(nil)
+}
+
+func (m *tokenMaker) refreshMAC(body []byte) []byte {
+	h := hmac.New(sha256.New, m.refreshKey)
+	h.Write(body)
+	return h.Sum(nil)[:refreshMACBytes]
+}
+
+// newRefresh returns a random refresh token of sessionID and the hash it is
+// stored under.
+func (m *tokenMaker) newRefresh(sessionID string) (token, hash string, err error) {
+	sid, err := uuid.Parse(sessionID)
+	if err != nil {
+		return "", "", fmt.Errorf("refresh token for session %q: %w", sessionID, err)
+	}
 	b := make([]byte, refreshTokenBytes)
-	if _, err := rand.Read(b); err != nil {
+	copy(b, sid[:])
+	if _, err := rand.Read(b[16 : 16+refreshRandomBytes]); err != nil {
 		return "", "", fmt.Errorf("random refresh token: %w", err)
 	}
+	copy(b[16+refreshRandomBytes:], m.refreshMAC(b[:16+refreshRandomBytes]))
 	token = base64.RawURLEncoding.EncodeToString(b)
 	return token, hashToken(token), nil
+}
+
+// refreshSession returns the session a genuine refresh token of the
+// current form names; ok is false for anything else (a token of the older
+// form, or a forgery, which must not be able to revoke a session).
+func (m *tokenMaker) refreshSession(token string) (sessionID string, ok bool) {
+	if base64.RawURLEncoding.DecodedLen(len(token)) != refreshTokenBytes {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) != refreshTokenBytes {
+		return "", false
+	}
+	if !hmac.Equal(b[16+refreshRandomBytes:], m.refreshMAC(b[:16+refreshRandomBytes])) {
+		return "", false
+	}
+	sid, err := uuid.FromBytes(b[:16])
+	if err != nil {
+		return "", false
+	}
+	return sid.String(), true
 }
 
 // hashToken is the id a refresh token is stored under: its SHA-256 in hex.

@@ -29,8 +29,13 @@ type Config struct {
 
 // HTTP configures the listener and the server's limits.
 type HTTP struct {
-	Addr              string
-	DebugAddr         string // pprof listener; empty: none
+	Addr      string
+	DebugAddr string // pprof listener; empty: none
+	// MetricsAddr is where /metrics is served, apart from the API; empty
+	// serves none. Beyond loopback it needs MetricsToken.
+	MetricsAddr string
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken      string
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
@@ -69,6 +74,19 @@ type Auth struct {
 	HashQueue    int
 	RatePerIP    int
 	RatePerEmail int
+	// RatePerAccount bounds the password checks of signed-in requests
+	// (password change, account deletion) per account, a minute.
+	RatePerAccount int
+	// FailuresPerAccount failed password checks are free; each further one
+	// locks the account, against addresses that failed lately, for twice as
+	// long as the one before, from a second up to FailureBackoffMax.
+	FailuresPerAccount int
+	FailureBackoffMax  time.Duration
+	// RefreshPerSession bounds the refreshes of one session, a minute.
+	RefreshPerSession int
+	// MaxSessions is how many live sessions a user keeps; a login beyond
+	// revokes the oldest.
+	MaxSessions int
 	// SessionCacheTTL is how long a session found live may be trusted
 	// without asking the database again; 0 (the default) asks on every
 	// request. Revocations in this process take effect at once either way;
@@ -107,6 +125,8 @@ func Load(getenv func(string) string) (Config, error) {
 		HTTP: HTTP{
 			Addr:              r.addr("HTTP_ADDR"),
 			DebugAddr:         r.debugAddr("DEBUG_ADDR"),
+			MetricsAddr:       r.optionalAddr("METRICS_ADDR"),
+			MetricsToken:      r.str("METRICS_TOKEN"),
 			ReadHeaderTimeout: r.duration("HTTP_READ_HEADER_TIMEOUT"),
 			ReadTimeout:       r.duration("HTTP_READ_TIMEOUT"),
 			WriteTimeout:      r.duration("HTTP_WRITE_TIMEOUT"),
@@ -126,17 +146,22 @@ func Load(getenv func(string) string) (Config, error) {
 			DevURL:          r.databaseURL("MIGRATE_DEV_URL"),
 		},
 		Auth: Auth{
-			Secret:          r.str("AUTH_SECRET"),
-			BcryptCost:      r.intRange("AUTH_BCRYPT_COST", 4, 31),
-			AccessTTL:       r.duration("AUTH_ACCESS_TTL"),
-			RefreshTTL:      r.duration("AUTH_REFRESH_TTL"),
-			Issuer:          r.nonEmpty("AUTH_ISSUER"),
-			Audience:        r.nonEmpty("AUTH_AUDIENCE"),
-			HashSlots:       r.intRange("AUTH_HASH_SLOTS", 0, 1024),
-			HashQueue:       r.intRange("AUTH_HASH_QUEUE", 0, 100000),
-			RatePerIP:       r.intRange("AUTH_RATE_PER_IP", 1, 1<<30),
-			RatePerEmail:    r.intRange("AUTH_RATE_PER_EMAIL", 1, 1<<30),
-			SessionCacheTTL: r.durationUpTo("AUTH_SESSION_CACHE_TTL", MaxSessionCacheTTL),
+			Secret:             r.str("AUTH_SECRET"),
+			BcryptCost:         r.intRange("AUTH_BCRYPT_COST", 4, 31),
+			AccessTTL:          r.duration("AUTH_ACCESS_TTL"),
+			RefreshTTL:         r.duration("AUTH_REFRESH_TTL"),
+			Issuer:             r.nonEmpty("AUTH_ISSUER"),
+			Audience:           r.nonEmpty("AUTH_AUDIENCE"),
+			HashSlots:          r.intRange("AUTH_HASH_SLOTS", 0, 1024),
+			HashQueue:          r.intRange("AUTH_HASH_QUEUE", 0, 100000),
+			RatePerIP:          r.intRange("AUTH_RATE_PER_IP", 1, 1<<30),
+			RatePerEmail:       r.intRange("AUTH_RATE_PER_EMAIL", 1, 1<<30),
+			RatePerAccount:     r.intRange("AUTH_RATE_PER_ACCOUNT", 1, 1<<30),
+			SessionCacheTTL:    r.durationUpTo("AUTH_SESSION_CACHE_TTL", MaxSessionCacheTTL),
+			FailuresPerAccount: r.intRange("AUTH_FAILURES_PER_ACCOUNT", 0, 1<<30),
+			FailureBackoffMax:  r.duration("AUTH_FAILURE_BACKOFF_MAX"),
+			RefreshPerSession:  r.intRange("AUTH_REFRESH_PER_SESSION", 1, 1<<30),
+			MaxSessions:        r.intRange("AUTH_MAX_SESSIONS", 1, 1_000_000),
 		},
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
@@ -157,6 +182,9 @@ func Load(getenv func(string) string) (Config, error) {
 		// requests wait for the scheduler (measured: GET /users/me p99 under
 		// a login flood fell from 167 ms to 61 ms with one slot on 2 cores).
 		c.Auth.HashSlots = max(runtime.NumCPU()-1, 1)
+	}
+	if c.HTTP.MetricsAddr != "" && c.HTTP.MetricsToken == "" && !isLoopback(c.HTTP.MetricsAddr) {
+		return Config{}, fmt.Errorf("METRICS_ADDR: %q is reachable beyond this machine; set METRICS_TOKEN too (or use a loopback address)", c.HTTP.MetricsAddr)
 	}
 	if c.Auth.Secret != "" && len(c.Auth.Secret) < MinSecretLen {
 		return Config{}, fmt.Errorf("AUTH_SECRET: must be at least %d bytes, got %d", MinSecretLen, len(c.Auth.Secret))
@@ -282,6 +310,24 @@ func (r *reader) addr(name string) string {
 	return v
 }
 
+// optionalAddr reads a host:port that may be empty (none).
+func (r *reader) optionalAddr(name string) string {
+	if strings.TrimSpace(r.str(name)) == "" {
+		return ""
+	}
+	return r.addr(name)
+}
+
+// isLoopback reports whether host:port names a loopback host.
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
+}
+
 // debugAddr accepts empty or a loopback host:port: profiles must never be
 // reachable from outside the machine.
 func (r *reader) debugAddr(name string) string {
@@ -289,8 +335,7 @@ func (r *reader) debugAddr(name string) string {
 	if v == "" {
 		return ""
 	}
-	host, _, err := net.SplitHostPort(v)
-	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+	if !isLoopback(v) {
 		r.fail(name, "%q must be a loopback host:port such as 127.0.0.1:6060", v)
 		return ""
 	}

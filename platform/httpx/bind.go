@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
+	"golang.org/x/text/unicode/norm"
 
 	"todo/platform/apperr"
 )
@@ -309,6 +311,14 @@ func jsonKind(t reflect.Type) string {
 // non-empty local part without spaces, and a domain with a dot in it whose
 // labels are non-empty.
 func ValidEmail(s string) bool {
+	if !utf8.ValidString(s) || !norm.NFC.IsNormalString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r > 127 && !visibleRune(r) {
+			return false
+		}
+	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || strings.ContainsAny(s, " \t\r\n<>()[],;:\\\"") {
 		return false
@@ -333,6 +343,24 @@ func ValidEmail(s string) bool {
 		}
 	}
 	return true
+}
+
+// NormalizeEmail is the form an email is stored and compared in: trimmed of
+// white space, lower-cased, and in Unicode normalisation form C, so that
+// two spellings of one address (a precomposed é, or e and a combining
+// accent) are one account.
+func NormalizeEmail(s string) string {
+	return norm.NFC.String(strings.ToLower(strings.TrimSpace(s)))
+}
+
+// visibleRune reports whether r, beyond ASCII, is a visible character an
+// address may hold: a letter, mark, number, punctuation or symbol, and not
+// one that renders as nothing (zero-width and bidirectional controls are
+// format characters; fillers and variation selectors are default
+// ignorable) or as a space.
+func visibleRune(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+		!unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // VisibleASCII reports whether s is made only of visible ASCII (0x21–0x7E).

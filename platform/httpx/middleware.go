@@ -137,3 +137,10 @@ func cors(origins []string) gin.HandlerFunc {
 		c.Next()
 	}
 }
+
+// NoStore marks every answer under a route group, errors included, as not
+// to be kept by any cache: the API's answers hold one user's data.
+func NoStore(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	c.Next()
+}

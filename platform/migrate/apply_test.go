@@ -82,8 +82,12 @@ func TestStatusOfFreshDatabaseWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Applied) != 0 || len(st.Pending) != 2 || st.Current() != "" {
-		t.Fatalf("got %+v, want 2 pending and nothing applied", st)
+	files, err := fs.Glob(dir, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Applied) != 0 || !slices.Equal(st.Pending, files) || st.Current() != "" {
+		t.Fatalf("got %+v, want %v pending and nothing applied", st, files)
 	}
 	if tg.tableExists(t, tg.revisionsTable()) {
 		t.Fatal("Status created the revisions table")
@@ -317,14 +321,18 @@ func TestApplyAfterCLI(t *testing.T) {
 		t.Fatalf("Pending: got %v, want %v", got, files[1:])
 	}
 	rep := tg.apply(t, dir)
-	if len(rep.Files) != 1 || rep.Files[0].Name != files[1] {
-		t.Fatalf("Apply: got %+v, want only %s", rep.Files, files[1])
+	var applied []string
+	for _, f := range rep.Files {
+		applied = append(applied, f.Name)
+	}
+	if !slices.Equal(applied, files[1:]) {
+		t.Fatalf("Apply: got %v, want %v", applied, files[1:])
 	}
 	st, err := migrate.Status(ctx, tg.db.SQL, tg.db.Dialect, dir, tg.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Applied) != 2 || st.Applied[0].OperatorVersion != "Atlas CLI v0.38.0" {
+	if len(st.Applied) != len(files) || st.Applied[0].OperatorVersion != "Atlas CLI v0.38.0" {
 		t.Fatalf("Status: got %d revisions (%+v), want the CLI's and ours, without the identifier row", len(st.Applied), st.Applied)
 	}
 }

@@ -38,7 +38,11 @@ func TestCheckInSync(t *testing.T) {
 				// Drop the latest sqlite file and re-sum, as if the schema
 				// had changed without `todo migrate diff`.
 				dir := filepath.Join(root, "sqlite")
-				if err := os.Remove(filepath.Join(dir, "20261126155536_sessions_idempotency_list_indexes.sql")); err != nil {
+				latest, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+				if err != nil || len(latest) == 0 {
+					t.Fatalf("sqlite migrations: %v %v", latest, err)
+				}
+				if err := os.Remove(latest[len(latest)-1]); err != nil {
 					t.Fatal(err)
 				}
 				ld, err := atlas.NewLocalDir(dir)
