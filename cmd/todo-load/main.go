@@ -2,6 +2,7 @@
 //
 //	todo-load run  -url http://127.0.0.1:8080 [-compare http://127.0.0.1:8090] -scenarios list-all,get -c 16 -d 10s
 //	todo-load seed -db postgres://postgres@127.0.0.1:5432/todo?sslmode=disable -users 1000 -tasks 1000
+//	todo-load flood -url http://127.0.0.1:8080 -endpoint delete -c 32 -d 20s
 //
 // run is a closed-loop load generator that registers its own users through
 // the API (or logs in as seeded ones), reports requests/s, latency
@@ -30,7 +31,8 @@ import (
 
 const usage = `usage:
   todo-load run  -url URL [-compare URL] [-scenarios a,b] [-c N] [-d DUR] ...   drive load (see -h)
-  todo-load seed -db URL -users N -tasks M ...                                   fill a migrated database (see -h)`
+  todo-load seed -db URL -users N -tasks M ...                                   fill a migrated database (see -h)
+  todo-load flood -url URL -endpoint login|register|password|delete [-c N] [-d DUR]   one account floods a password endpoint; others' login latency`
 
 // defaultPassword is the password of the users the tool creates.
 const defaultPassword = "load-test-password"
@@ -70,6 +72,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		printSeedReport(stdout, cfg, rep)
 		return nil
+	case "flood":
+		cfg, err := parseFloodFlags(args[1:], stderr)
+		if err != nil {
+			return err
+		}
+		return runFlood(ctx, cfg, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
