@@ -92,7 +92,22 @@ type Auth struct {
 	// request. Revocations in this process take effect at once either way;
 	// those made by other instances or by SQL take up to this long.
 	SessionCacheTTL time.Duration
+	// JWKS names the external issuer whose tokens are accepted beside the
+	// service's own; its URL is empty when there is none.
+	JWKS JWKS
 }
+
+// JWKS configures an external token issuer that publishes its public keys
+// as a JSON Web Key Set (Better Auth's jwt plugin, Neon Auth, any OIDC
+// provider): AUTH_JWKS_URL, AUTH_JWKS_ISSUER, AUTH_JWKS_AUDIENCE.
+type JWKS struct {
+	URL      string // empty: no external issuer
+	Issuer   string // the iss its tokens must carry
+	Audience string // a value their aud must hold
+}
+
+// Enabled reports whether an external issuer is configured.
+func (j JWKS) Enabled() bool { return j.URL != "" }
 
 // Tasks configures the tasks module.
 type Tasks struct {
@@ -107,6 +122,11 @@ type Log struct {
 
 // MinSecretLen is the shortest AUTH_SECRET accepted, in bytes.
 const MinSecretLen = 32
+
+// MaxJWKSIssuerLen is the longest AUTH_JWKS_ISSUER accepted, in bytes: the
+// auth module records it, with a short prefix, in each external account's
+// 255-character hashed_password column.
+const MaxJWKSIssuerLen = 200
 
 // MaxSessionCacheTTL is the longest AUTH_SESSION_CACHE_TTL accepted: the
 // longest a revocation made elsewhere may take to reach this instance.
@@ -162,6 +182,7 @@ func Load(getenv func(string) string) (Config, error) {
 			FailureBackoffMax:  r.duration("AUTH_FAILURE_BACKOFF_MAX"),
 			RefreshPerSession:  r.intRange("AUTH_REFRESH_PER_SESSION", 1, 1<<30),
 			MaxSessions:        r.intRange("AUTH_MAX_SESSIONS", 1, 1_000_000),
+			JWKS:               r.jwks(),
 		},
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
@@ -189,7 +210,42 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.Auth.Secret != "" && len(c.Auth.Secret) < MinSecretLen {
 		return Config{}, fmt.Errorf("AUTH_SECRET: must be at least %d bytes, got %d", MinSecretLen, len(c.Auth.Secret))
 	}
+	if c.Auth.JWKS.Enabled() && c.Auth.JWKS.Issuer == c.Auth.Issuer {
+		return Config{}, fmt.Errorf("AUTH_JWKS_ISSUER: %q is also AUTH_ISSUER; the external issuer needs a name of its own", c.Auth.JWKS.Issuer)
+	}
 	return c, nil
+}
+
+// jwks reads the external issuer's three settings: all empty, or a URL with
+// both an issuer and an audience. A URL alone would accept tokens meant for
+// any service of that issuer; an issuer or audience alone is a setting that
+// does nothing, so both are refused.
+func (r *reader) jwks() JWKS {
+	j := JWKS{
+		URL:      strings.TrimSpace(r.str("AUTH_JWKS_URL")),
+		Issuer:   strings.TrimSpace(r.str("AUTH_JWKS_ISSUER")),
+		Audience: strings.TrimSpace(r.str("AUTH_JWKS_AUDIENCE")),
+	}
+	if j.URL == "" {
+		if j.Issuer != "" || j.Audience != "" {
+			r.fail("AUTH_JWKS_URL", "must be set when AUTH_JWKS_ISSUER or AUTH_JWKS_AUDIENCE is")
+		}
+		return j
+	}
+	u, err := url.Parse(j.URL)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		r.fail("AUTH_JWKS_URL", "%q is not an http(s) URL such as https://auth.example.com/api/auth/jwks", j.URL)
+	case u.User != nil:
+		r.fail("AUTH_JWKS_URL", "must not carry credentials")
+	case j.Issuer == "":
+		r.fail("AUTH_JWKS_ISSUER", "must be set with AUTH_JWKS_URL (the iss of the issuer's tokens)")
+	case len(j.Issuer) > MaxJWKSIssuerLen:
+		r.fail("AUTH_JWKS_ISSUER", "must be at most %d bytes, got %d", MaxJWKSIssuerLen, len(j.Issuer))
+	case j.Audience == "":
+		r.fail("AUTH_JWKS_AUDIENCE", "must be set with AUTH_JWKS_URL (the aud the issuer's tokens carry for this service)")
+	}
+	return j
 }
 
 // CheckServe reports what serving needs beyond Load: AUTH_SECRET in

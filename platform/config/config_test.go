@@ -104,6 +104,16 @@ func TestLoadInvalid(t *testing.T) {
 		{"session-cache/negative", map[string]string{"AUTH_SESSION_CACHE_TTL": "-1s"}, `AUTH_SESSION_CACHE_TTL: "-1s" must not be negative`},
 		{"session-cache/garbage", map[string]string{"AUTH_SESSION_CACHE_TTL": "briefly"}, `AUTH_SESSION_CACHE_TTL: "briefly" is not a duration`},
 		{"session-cache/no-unit", map[string]string{"AUTH_SESSION_CACHE_TTL": "30"}, `AUTH_SESSION_CACHE_TTL: "30" is not a duration`},
+		{"jwks/url-alone", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/api/auth/jwks"}, `AUTH_JWKS_ISSUER: must be set with AUTH_JWKS_URL`},
+		{"jwks/no-audience", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/api/auth/jwks", "AUTH_JWKS_ISSUER": "https://auth.example.com"}, `AUTH_JWKS_AUDIENCE: must be set with AUTH_JWKS_URL`},
+		{"jwks/no-issuer", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/api/auth/jwks", "AUTH_JWKS_AUDIENCE": "todo-api"}, `AUTH_JWKS_ISSUER: must be set with AUTH_JWKS_URL`},
+		{"jwks/issuer-without-url", map[string]string{"AUTH_JWKS_ISSUER": "https://auth.example.com"}, `AUTH_JWKS_URL: must be set when AUTH_JWKS_ISSUER or AUTH_JWKS_AUDIENCE is`},
+		{"jwks/audience-without-url", map[string]string{"AUTH_JWKS_AUDIENCE": "todo-api"}, `AUTH_JWKS_URL: must be set when`},
+		{"jwks/scheme", map[string]string{"AUTH_JWKS_URL": "ftp://auth.example.com/jwks", "AUTH_JWKS_ISSUER": "i", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_URL: "ftp://auth.example.com/jwks" is not an http(s) URL`},
+		{"jwks/no-host", map[string]string{"AUTH_JWKS_URL": "https:///jwks", "AUTH_JWKS_ISSUER": "i", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_URL: "https:///jwks" is not an http(s) URL`},
+		{"jwks/credentials", map[string]string{"AUTH_JWKS_URL": "https://u:p@auth.example.com/jwks", "AUTH_JWKS_ISSUER": "i", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_URL: must not carry credentials`},
+		{"jwks/issuer-too-long", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/jwks", "AUTH_JWKS_ISSUER": strings.Repeat("i", MaxJWKSIssuerLen+1), "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_ISSUER: must be at most 200 bytes, got 201`},
+		{"jwks/issuer-is-ours", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/jwks", "AUTH_JWKS_ISSUER": "todo", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_ISSUER: "todo" is also AUTH_ISSUER`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,5 +159,23 @@ func TestSessionCacheTTLAccepted(t *testing.T) {
 		if c.Auth.SessionCacheTTL != want {
 			t.Errorf("AUTH_SESSION_CACHE_TTL=%s: got %v, want %v", v, c.Auth.SessionCacheTTL, want)
 		}
+	}
+}
+
+func TestJWKSAccepted(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"AUTH_JWKS_URL":      " http://127.0.0.1:3000/api/auth/jwks ",
+		"AUTH_JWKS_ISSUER":   "http://127.0.0.1:3000",
+		"AUTH_JWKS_AUDIENCE": "http://127.0.0.1:3000",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := JWKS{URL: "http://127.0.0.1:3000/api/auth/jwks", Issuer: "http://127.0.0.1:3000", Audience: "http://127.0.0.1:3000"}
+	if c.Auth.JWKS != want || !c.Auth.JWKS.Enabled() {
+		t.Errorf("got %+v, want %+v", c.Auth.JWKS, want)
+	}
+	if d, err := Load(env(nil)); err != nil || d.Auth.JWKS.Enabled() {
+		t.Errorf("default: %+v, %v; want no external issuer", d.Auth.JWKS, err)
 	}
 }
