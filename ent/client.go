@@ -11,6 +11,7 @@ import (
 
 	"todo/ent/migrate"
 
+	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
@@ -30,6 +31,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// ExternalDeletion is the client for interacting with the ExternalDeletion builders.
+	ExternalDeletion *ExternalDeletionClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
@@ -51,6 +54,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.ExternalDeletion = NewExternalDeletionClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -146,13 +150,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		Task:           NewTaskClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		ExternalDeletion: NewExternalDeletionClient(cfg),
+		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		RefreshToken:     NewRefreshTokenClient(cfg),
+		Session:          NewSessionClient(cfg),
+		Task:             NewTaskClient(cfg),
+		User:             NewUserClient(cfg),
 	}, nil
 }
 
@@ -170,20 +175,21 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		IdempotencyKey: NewIdempotencyKeyClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		Task:           NewTaskClient(cfg),
-		User:           NewUserClient(cfg),
+		ctx:              ctx,
+		config:           cfg,
+		ExternalDeletion: NewExternalDeletionClient(cfg),
+		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		RefreshToken:     NewRefreshTokenClient(cfg),
+		Session:          NewSessionClient(cfg),
+		Task:             NewTaskClient(cfg),
+		User:             NewUserClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		IdempotencyKey.
+//		ExternalDeletion.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -205,26 +211,28 @@ func (c *Client) Close() error {
 // Use adds the mutation hooks to all the entity clients.
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
-	c.IdempotencyKey.Use(hooks...)
-	c.RefreshToken.Use(hooks...)
-	c.Session.Use(hooks...)
-	c.Task.Use(hooks...)
-	c.User.Use(hooks...)
+	for _, n := range []interface{ Use(...Hook) }{
+		c.ExternalDeletion, c.IdempotencyKey, c.RefreshToken, c.Session, c.Task, c.User,
+	} {
+		n.Use(hooks...)
+	}
 }
 
 // Intercept adds the query interceptors to all the entity clients.
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
-	c.IdempotencyKey.Intercept(interceptors...)
-	c.RefreshToken.Intercept(interceptors...)
-	c.Session.Intercept(interceptors...)
-	c.Task.Intercept(interceptors...)
-	c.User.Intercept(interceptors...)
+	for _, n := range []interface{ Intercept(...Interceptor) }{
+		c.ExternalDeletion, c.IdempotencyKey, c.RefreshToken, c.Session, c.Task, c.User,
+	} {
+		n.Intercept(interceptors...)
+	}
 }
 
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *ExternalDeletionMutation:
+		return c.ExternalDeletion.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
 		return c.IdempotencyKey.mutate(ctx, m)
 	case *RefreshTokenMutation:
@@ -237,6 +245,139 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// ExternalDeletionClient is a client for the ExternalDeletion schema.
+type ExternalDeletionClient struct {
+	config
+}
+
+// NewExternalDeletionClient returns a client for the ExternalDeletion from the given config.
+func NewExternalDeletionClient(c config) *ExternalDeletionClient {
+	return &ExternalDeletionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `externaldeletion.Hooks(f(g(h())))`.
+func (c *ExternalDeletionClient) Use(hooks ...Hook) {
+	c.hooks.ExternalDeletion = append(c.hooks.ExternalDeletion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `externaldeletion.Intercept(f(g(h())))`.
+func (c *ExternalDeletionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ExternalDeletion = append(c.inters.ExternalDeletion, interceptors...)
+}
+
+// Create returns a builder for creating a ExternalDeletion entity.
+func (c *ExternalDeletionClient) Create() *ExternalDeletionCreate {
+	mutation := newExternalDeletionMutation(c.config, OpCreate)
+	return &ExternalDeletionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ExternalDeletion entities.
+func (c *ExternalDeletionClient) CreateBulk(builders ...*ExternalDeletionCreate) *ExternalDeletionCreateBulk {
+	return &ExternalDeletionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ExternalDeletionClient) MapCreateBulk(slice any, setFunc func(*ExternalDeletionCreate, int)) *ExternalDeletionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ExternalDeletionCreateBulk{err: fmt.Errorf("calling to ExternalDeletionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ExternalDeletionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ExternalDeletionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ExternalDeletion.
+func (c *ExternalDeletionClient) Update() *ExternalDeletionUpdate {
+	mutation := newExternalDeletionMutation(c.config, OpUpdate)
+	return &ExternalDeletionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ExternalDeletionClient) UpdateOne(_m *ExternalDeletion) *ExternalDeletionUpdateOne {
+	mutation := newExternalDeletionMutation(c.config, OpUpdateOne, withExternalDeletion(_m))
+	return &ExternalDeletionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ExternalDeletionClient) UpdateOneID(id string) *ExternalDeletionUpdateOne {
+	mutation := newExternalDeletionMutation(c.config, OpUpdateOne, withExternalDeletionID(id))
+	return &ExternalDeletionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ExternalDeletion.
+func (c *ExternalDeletionClient) Delete() *ExternalDeletionDelete {
+	mutation := newExternalDeletionMutation(c.config, OpDelete)
+	return &ExternalDeletionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ExternalDeletionClient) DeleteOne(_m *ExternalDeletion) *ExternalDeletionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ExternalDeletionClient) DeleteOneID(id string) *ExternalDeletionDeleteOne {
+	builder := c.Delete().Where(externaldeletion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ExternalDeletionDeleteOne{builder}
+}
+
+// Query returns a query builder for ExternalDeletion.
+func (c *ExternalDeletionClient) Query() *ExternalDeletionQuery {
+	return &ExternalDeletionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeExternalDeletion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ExternalDeletion entity by its id.
+func (c *ExternalDeletionClient) Get(ctx context.Context, id string) (*ExternalDeletion, error) {
+	return c.Query().Where(externaldeletion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ExternalDeletionClient) GetX(ctx context.Context, id string) *ExternalDeletion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ExternalDeletionClient) Hooks() []Hook {
+	return c.hooks.ExternalDeletion
+}
+
+// Interceptors returns the client interceptors.
+func (c *ExternalDeletionClient) Interceptors() []Interceptor {
+	return c.inters.ExternalDeletion
+}
+
+func (c *ExternalDeletionClient) mutate(ctx context.Context, m *ExternalDeletionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ExternalDeletionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ExternalDeletionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ExternalDeletionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ExternalDeletionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ExternalDeletion mutation op: %q", m.Op())
 	}
 }
 
@@ -1068,10 +1209,11 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		IdempotencyKey, RefreshToken, Session, Task, User []ent.Hook
+		ExternalDeletion, IdempotencyKey, RefreshToken, Session, Task, User []ent.Hook
 	}
 	inters struct {
-		IdempotencyKey, RefreshToken, Session, Task, User []ent.Interceptor
+		ExternalDeletion, IdempotencyKey, RefreshToken, Session, Task,
+		User []ent.Interceptor
 	}
 )
 

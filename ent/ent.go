@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
@@ -77,11 +78,12 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			idempotencykey.Table: idempotencykey.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
-			session.Table:        session.ValidColumn,
-			task.Table:           task.ValidColumn,
-			user.Table:           user.ValidColumn,
+			externaldeletion.Table: externaldeletion.ValidColumn,
+			idempotencykey.Table:   idempotencykey.ValidColumn,
+			refreshtoken.Table:     refreshtoken.ValidColumn,
+			session.Table:          session.ValidColumn,
+			task.Table:             task.ValidColumn,
+			user.Table:             user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

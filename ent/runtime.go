@@ -4,6 +4,7 @@ package ent
 
 import (
 	"time"
+	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
 	"todo/ent/refreshtoken"
 	"todo/ent/schema"
@@ -16,6 +17,26 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	externaldeletionFields := schema.ExternalDeletion{}.Fields()
+	_ = externaldeletionFields
+	// externaldeletionDescID is the schema descriptor for id field.
+	externaldeletionDescID := externaldeletionFields[0].Descriptor()
+	// externaldeletion.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	externaldeletion.IDValidator = func() func(string) error {
+		validators := externaldeletionDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	idempotencykeyFields := schema.IdempotencyKey{}.Fields()
 	_ = idempotencykeyFields
 	// idempotencykeyDescUserID is the schema descriptor for user_id field.

@@ -8,6 +8,18 @@ import (
 	"todo/ent"
 )
 
+// The ExternalDeletionFunc type is an adapter to allow the use of ordinary
+// function as ExternalDeletion mutator.
+type ExternalDeletionFunc func(context.Context, *ent.ExternalDeletionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ExternalDeletionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ExternalDeletionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ExternalDeletionMutation", m)
+}
+
 // The IdempotencyKeyFunc type is an adapter to allow the use of ordinary
 // function as IdempotencyKey mutator.
 type IdempotencyKeyFunc func(context.Context, *ent.IdempotencyKeyMutation) (ent.Value, error)

@@ -9,6 +9,17 @@ import (
 )
 
 var (
+	// ExternalDeletionsColumns holds the columns for the "external_deletions" table.
+	ExternalDeletionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
+		{Name: "deleted_at", Type: field.TypeTime},
+	}
+	// ExternalDeletionsTable holds the schema information for the "external_deletions" table.
+	ExternalDeletionsTable = &schema.Table{
+		Name:       "external_deletions",
+		Columns:    ExternalDeletionsColumns,
+		PrimaryKey: []*schema.Column{ExternalDeletionsColumns[0]},
+	}
 	// IdempotencyKeysColumns holds the columns for the "idempotency_keys" table.
 	IdempotencyKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
@@ -222,6 +233,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		ExternalDeletionsTable,
 		IdempotencyKeysTable,
 		RefreshTokensTable,
 		SessionsTable,
@@ -231,6 +243,9 @@ var (
 )
 
 func init() {
+	ExternalDeletionsTable.Annotation = &entsql.Annotation{
+		Table: "external_deletions",
+	}
 	IdempotencyKeysTable.ForeignKeys[0].RefTable = TasksTable
 	IdempotencyKeysTable.ForeignKeys[1].RefTable = UsersTable
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
