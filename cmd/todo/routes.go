@@ -33,6 +33,11 @@ type app struct {
 
 // newApp builds the app. Tests build it too.
 func newApp(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*app, error) {
+	return newAppAt(ctx, cfg, db, log, time.Now)
+}
+
+// newAppAt is newApp on the clock now, which tests move.
+func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger, now func() time.Time) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -44,11 +49,11 @@ func newApp(ctx context.Context, cfg config.Config, db *database.DB, log *slog.L
 		return nil, err
 	}
 	bind := httpx.NewBinder()
-	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: time.Now, Binder: bind})
+	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind})
 	if err != nil {
 		return nil, err
 	}
-	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: time.Now, Binder: bind})
+	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
 
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))
@@ -65,7 +70,12 @@ func newApp(ctx context.Context, cfg config.Config, db *database.DB, log *slog.L
 
 // newHandler is newApp's API engine alone, for tests that need no more.
 func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*gin.Engine, error) {
-	a, err := newApp(ctx, cfg, db, log)
+	return newHandlerAt(ctx, cfg, db, log, time.Now)
+}
+
+// newHandlerAt is newHandler on the clock now.
+func newHandlerAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger, now func() time.Time) (*gin.Engine, error) {
+	a, err := newAppAt(ctx, cfg, db, log, now)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ var (
 	// ErrUserNotFound is an operator's command naming an email no account
 	// has.
 	ErrUserNotFound = apperr.ErrNotFound.WithDetail("no account has this email")
+	// ErrExternalAccount is an operation the external issuer owns (the
+	// password, the name) asked of an account whose identity comes from it.
+	ErrExternalAccount = apperr.New(apperr.KindForbidden, "external_account", "the account's identity belongs to an external issuer; use it for this")
 	// ErrBusy is returned when every password-hashing slot is taken and the
 	// queue is full, or a request waited too long for a slot.
 	ErrBusy = apperr.ErrUnavailable.WithDetail("too many password checks are in progress; retry later")

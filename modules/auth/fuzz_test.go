@@ -182,7 +182,7 @@ func FuzzBearerToken(f *testing.F) {
 // FuzzVerifyToken: any string presented as an access token is rejected
 // with ErrUnauthorized unless it is a token the maker signed.
 func FuzzVerifyToken(f *testing.F) {
-	m := newTokenMaker([]byte("0123456789abcdef0123456789abcdef-fuzz"), "todo", "todo-api", time.Hour, time.Now)
+	m := newTokenMaker([]byte("0123456789abcdef0123456789abcdef-fuzz"), "todo", "todo-api", time.Hour, time.Now, nil)
 	good, err := m.access("user-1", "session-1")
 	if err != nil {
 		f.Fatal(err)
@@ -194,7 +194,8 @@ func FuzzVerifyToken(f *testing.F) {
 	f.Add("..")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {
-		uid, sid, err := m.verify(token)
+		c, _, err := m.verify(context.Background(), token)
+		uid, sid := c.Subject, c.SessionID
 		switch {
 		case err == nil && (uid != "user-1" || sid != "session-1"):
 			// Only the signed claims can pass (base64 leniency in the

@@ -92,11 +92,16 @@ func (h *handler) rename(c *gin.Context) error {
 	if err := h.bind.JSON(c, &req); err != nil {
 		return err
 	}
-	ctx, userID := c.Request.Context(), httpx.MustPrincipal(c).UserID
+	p := httpx.MustPrincipal(c)
+	ctx, userID := c.Request.Context(), p.UserID
 	var (
 		u   User
 		err error
 	)
+	if req.Name.Present() && p.External {
+		// The next token would bring the issuer's name back.
+		return ErrExternalAccount.WithDetail("the name of an external account comes from its identity provider; change it there")
+	}
 	if req.Name.Present() {
 		u, err = h.svc.Rename(ctx, userID, req.Name.Value)
 	} else {
@@ -110,6 +115,9 @@ func (h *handler) rename(c *gin.Context) error {
 }
 
 func (h *handler) changePassword(c *gin.Context) error {
+	if httpx.MustPrincipal(c).External {
+		return ErrExternalAccount.WithDetail("an external account has no password here; change it at the identity provider")
+	}
 	var req changePasswordRequest
 	if err := h.bind.JSON(c, &req); err != nil {
 		return err
@@ -122,6 +130,9 @@ func (h *handler) changePassword(c *gin.Context) error {
 }
 
 func (h *handler) deleteAccount(c *gin.Context) error {
+	if p := httpx.MustPrincipal(c); p.External {
+		return h.deleteExternalAccount(c, p)
+	}
 	var req deleteUserRequest
 	if err := h.bind.JSON(c, &req); err != nil {
 		return err
@@ -133,8 +144,28 @@ func (h *handler) deleteAccount(c *gin.Context) error {
 	return nil
 }
 
+// deleteExternalAccount deletes an external account, which has no password
+// here: a body is optional, and a password in it is ignored.
+func (h *handler) deleteExternalAccount(c *gin.Context, p httpx.Principal) error {
+	if c.Request.ContentLength != 0 {
+		var req externalDeleteRequest
+		if err := h.bind.Decode(c, &req); err != nil {
+			return err
+		}
+	}
+	if err := h.svc.DeleteExternalAccount(c.Request.Context(), p); err != nil {
+		return fmt.Errorf("delete external account: %w", err)
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
 func (h *handler) sessions(c *gin.Context) error {
 	p := httpx.MustPrincipal(c)
+	if p.External { // its sessions are the issuer's
+		writePrivate(c, http.StatusOK, toSessionListResponse(nil, ""))
+		return nil
+	}
 	list, err := h.svc.Sessions(c.Request.Context(), p.UserID)
 	if err != nil {
 		return fmt.Errorf("list sessions: %w", err)
@@ -144,6 +175,9 @@ func (h *handler) sessions(c *gin.Context) error {
 }
 
 func (h *handler) revokeSession(c *gin.Context) error {
+	if httpx.MustPrincipal(c).External { // it has no session here
+		return ErrSessionNotFound
+	}
 	if err := h.svc.RevokeSession(c.Request.Context(), httpx.MustPrincipal(c).UserID, c.Param("id")); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}

@@ -104,6 +104,13 @@ type deleteUserRequest struct {
 	Password string `json:"password" validate:"required"`
 }
 
+// externalDeleteRequest is the optional body of DELETE /users/me for an
+// external account; a password, which such an account has none of here, is
+// accepted and ignored, so that one client can serve both kinds.
+type externalDeleteRequest struct {
+	Password *string `json:"password"`
+}
+
 func normalizeEmail(s string) string { return httpx.NormalizeEmail(s) }
 
 // cleanUserAgent makes a User-Agent header storable: valid UTF-8, at most

@@ -60,6 +60,9 @@ type Service struct {
 	// dummy is a hash at the configured cost that a login for an unknown
 	// email is checked against, so that it takes as long as a wrong password.
 	dummy []byte
+	// externalHash is the hashed_password of the external issuer's
+	// accounts; empty without AUTH_JWKS_URL.
+	externalHash string
 }
 
 // NewService returns the auth Service. It computes the dummy hash, one
@@ -79,12 +82,19 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 	if d.Config.SessionCacheTTL > 0 {
 		sessions = newSessionCache(d.Config.SessionCacheTTL, maxCachedSessions)
 	}
+	var external *externalIssuer
+	var extHash string
+	if j := d.Config.JWKS; j.Enabled() {
+		external = newExternalIssuer(j.Issuer, j.Audience, j.URL, d.Now, d.Log)
+		external.keys.start()
+		extHash = externalHash(j.Issuer)
+	}
 	return &Service{
 		store:        &store{db: d.DB},
 		cfg:          d.Config,
 		now:          d.Now,
 		log:          d.Log,
-		tokens:       newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now),
+		tokens:       newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now, external),
 		slots:        newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
 		perIP:        newLimiter(d.Config.RatePerIP, time.Minute),
 		perEmail:     newLimiter(d.Config.RatePerEmail, time.Minute),
@@ -95,6 +105,8 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		touch:        newTouchThrottle(touchInterval),
 		sessions:     sessions,
 		dummy:        dummy,
+
+		externalHash: extHash,
 	}, nil
 }
 
@@ -116,6 +128,8 @@ func checkConfig(c config.Auth) error {
 		return errors.New("auth: issuer and audience must be set")
 	case c.SessionCacheTTL < 0 || c.SessionCacheTTL > config.MaxSessionCacheTTL:
 		return fmt.Errorf("auth: the session cache TTL %v is outside 0–%v", c.SessionCacheTTL, config.MaxSessionCacheTTL)
+	case c.JWKS.Enabled() && (c.JWKS.Issuer == "" || c.JWKS.Audience == "" || c.JWKS.Issuer == c.Issuer):
+		return errors.New("auth: an external issuer needs an issuer and an audience, and an issuer name other than the service's")
 	}
 	return nil
 }
@@ -217,6 +231,9 @@ func (s *Service) checkCredentials(ctx context.Context, email, password string) 
 	if err != nil {
 		return credentials{}, err
 	}
+	// An external account has no password here: it fails like an unknown
+	// email, after the same work.
+	found = found && !isExternalHash(cred.Hash)
 	hash := []byte(cred.Hash)
 	if !found {
 		hash = s.dummy
@@ -309,10 +326,14 @@ func (s *Service) Logout(ctx context.Context, refreshToken string) error {
 // last_used_at at most once a minute. With AUTH_SESSION_CACHE_TTL set, a
 // session found live less than that long ago is not asked about again.
 func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.Principal, error) {
-	userID, sessionID, err := s.tokens.verify(accessToken)
+	claims, external, err := s.tokens.verify(ctx, accessToken)
 	if err != nil {
 		return httpx.Principal{}, err
 	}
+	if external {
+		return s.authenticateExternal(ctx, &claims)
+	}
+	userID, sessionID := claims.Subject, claims.SessionID
 	now := s.clock()
 	live, err := s.sessionLive(ctx, userID, sessionID, now)
 	switch {

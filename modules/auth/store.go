@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	stdsql "database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"todo/ent"
+	"todo/ent/externaldeletion"
 	"todo/ent/predicate"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
@@ -600,4 +602,154 @@ func (s *store) setActive(ctx context.Context, email string, active bool, now ti
 		return false, nil
 	})
 	return u, err
+}
+
+// externalAccount is an account as the external-token path reads it: the
+// user, its password hash (an external account's says which issuer owns
+// it), and when an account of the same id was last deleted, if ever.
+type externalAccount struct {
+	User
+	Hash      string
+	DeletedAt *time.Time
+}
+
+// externalAccountSQL reads an account and the deletion recorded for its id
+// in one indexed query; both dialects accept it.
+const externalAccountSQL = `SELECT u.email, u.name, u.is_active, u.email_verified, u.hashed_password, u.created_at, u.updated_at, d.deleted_at
+FROM users u LEFT JOIN external_deletions d ON d.id = u.id
+WHERE u.id = $1`
+
+// externalAccount returns the account with id; found is false when there is
+// none.
+func (s *store) externalAccount(ctx context.Context, id string) (a externalAccount, found bool, err error) {
+	rows, err := s.db.QueryContext(ctx, externalAccountSQL, id)
+	if err != nil {
+		return externalAccount{}, false, fmt.Errorf("select external account: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	if !rows.Next() {
+		return externalAccount{}, false, rows.Err()
+	}
+	var deleted stdsql.NullTime
+	a.ID = id
+	if err := rows.Scan(&a.Email, &a.Name, &a.IsActive, &a.EmailVerified, &a.Hash, &a.CreatedAt, &a.UpdatedAt, &deleted); err != nil {
+		return externalAccount{}, false, fmt.Errorf("scan external account: %w", err)
+	}
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
+	if deleted.Valid {
+		t := deleted.Time.UTC()
+		a.DeletedAt = &t
+	}
+	return a, true, rows.Close()
+}
+
+// newExternalUser is the users row of an external identity seen for the
+// first time, and the iat of the token that introduced it.
+type newExternalUser struct {
+	ID            string
+	Email         string
+	Name          string
+	EmailVerified bool
+	Hash          string
+	IssuedAt      time.Time
+	Now           time.Time
+}
+
+// createExternalUser inserts the account of an external identity, unless
+// its id was deleted at or after the token's iat (ErrUnauthorized). A
+// racing insert of the same id is no error: the row it made is returned,
+// with created false. An email held by another account is ErrEmailTaken.
+func (s *store) createExternalUser(ctx context.Context, nu newExternalUser) (a externalAccount, created bool, err error) {
+	var conflict error
+	err = s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		del, err := tx.ExternalDeletion.Get(ctx, nu.ID)
+		switch {
+		case ent.IsNotFound(err):
+		case err != nil:
+			return false, fmt.Errorf("select external deletion: %w", err)
+		case !nu.IssuedAt.After(del.DeletedAt):
+			return false, ErrUnauthorized.WithDetail("the account was deleted after this token was issued")
+		default:
+			t := del.DeletedAt.UTC()
+			a.DeletedAt = &t
+		}
+		eu, err := tx.User.Create().
+			SetID(nu.ID).
+			SetEmail(nu.Email).
+			SetName(nu.Name).
+			SetHashedPassword(nu.Hash).
+			SetEmailVerified(nu.EmailVerified).
+			SetCreatedAt(nu.Now).
+			SetUpdatedAt(nu.Now).
+			Save(ctx)
+		switch {
+		case ent.IsConstraintError(err): // the id (a racing first request) or the email
+			conflict = err
+			return false, err
+		case err != nil:
+			return false, fmt.Errorf("insert external user: %w", err)
+		}
+		a.User, a.Hash = toUser(eu), eu.HashedPassword
+		return false, nil
+	})
+	if conflict == nil {
+		return a, err == nil, err
+	}
+	// The transaction is rolled back; on PostgreSQL it could not go on.
+	a, found, err := s.externalAccount(ctx, nu.ID)
+	switch {
+	case err != nil:
+		return externalAccount{}, false, err
+	case !found:
+		return externalAccount{}, false, ErrEmailTaken.WithDetail("the token's email belongs to another account").Wrap(conflict)
+	}
+	return a, false, nil
+}
+
+// updateExternalUser writes the changed columns of the external account id
+// owned by hash; an email held by another account is ErrEmailTaken.
+func (s *store) updateExternalUser(ctx context.Context, id, hash string, ch userChanges, now time.Time) error {
+	u := s.db.User.Update().Where(user.ID(id), user.HashedPassword(hash)).SetUpdatedAt(now)
+	if ch.Email != nil {
+		u.SetEmail(*ch.Email)
+	}
+	if ch.Name != nil {
+		u.SetName(*ch.Name)
+	}
+	if ch.EmailVerified != nil {
+		u.SetEmailVerified(*ch.EmailVerified)
+	}
+	_, err := u.Save(ctx)
+	switch {
+	case ent.IsConstraintError(err): // email is the only unique key an update can break
+		return ErrEmailTaken.WithDetail("the token's email belongs to another account").Wrap(err)
+	case err != nil:
+		return fmt.Errorf("update external user: %w", err)
+	}
+	return nil
+}
+
+// deleteExternalUser deletes the external account id owned by hash (its
+// tasks go with it through ON DELETE CASCADE) and records the deletion, in
+// one transaction.
+func (s *store) deleteExternalUser(ctx context.Context, id, hash string, now time.Time) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		n, err := tx.User.Delete().Where(user.ID(id), user.HashedPassword(hash)).Exec(ctx)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("delete external user: %w", err)
+		case n == 0:
+			return false, ErrUnauthorized
+		}
+		err = tx.ExternalDeletion.Create().
+			SetID(id).
+			SetDeletedAt(now).
+			OnConflictColumns(externaldeletion.FieldID).
+			UpdateDeletedAt().
+			Exec(ctx)
+		if err != nil {
+			return false, fmt.Errorf("record external deletion: %w", err)
+		}
+		return false, nil
+	})
 }

@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,14 +15,28 @@ import (
 	"github.com/google/uuid"
 )
 
-// accessClaims are the claims of an access token: the registered ones
-// (iss, aud, sub = user id, iat, exp) and sid, the session id.
+// accessClaims are the claims of an access token, the service's own or the
+// external issuer's: the registered ones (iss, aud, sub = user id, iat,
+// exp, nbf), sid (the session id, in the service's own tokens) and the
+// profile an external issuer adds.
 type accessClaims struct {
 	SessionID string `json:"sid"`
+	profileClaims
 	jwt.RegisteredClaims
 }
 
-// tokenMaker signs and verifies access tokens and makes refresh tokens.
+// profileClaims are the claims an external issuer's token describes its
+// user with: Better Auth's (its user object: email, name, emailVerified)
+// and the OpenID Connect spelling of the last one.
+type profileClaims struct {
+	Email             *string `json:"email,omitempty"`
+	Name              *string `json:"name,omitempty"`
+	EmailVerified     *bool   `json:"emailVerified,omitempty"`
+	EmailVerifiedOIDC *bool   `json:"email_verified,omitempty"`
+}
+
+// tokenMaker signs the service's access tokens, makes refresh tokens, and
+// verifies every access token, its own and the external issuer's.
 type tokenMaker struct {
 	secret     []byte
 	refreshKey []byte
@@ -29,9 +45,17 @@ type tokenMaker struct {
 	ttl        time.Duration
 	now        func() time.Time
 	parser     *jwt.Parser
+	// own checks the claims of the service's own tokens.
+	own *jwt.Validator
+	// external is the external issuer; nil without AUTH_JWKS_URL.
+	external *externalIssuer
 }
 
-func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, now func() time.Time) *tokenMaker {
+func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, now func() time.Time, external *externalIssuer) *tokenMaker {
+	methods := []string{jwt.SigningMethodHS256.Alg()}
+	if external != nil {
+		methods = append(methods, externalAlgs...)
+	}
 	return &tokenMaker{
 		secret:     secret,
 		refreshKey: refreshKey(secret),
@@ -39,8 +63,11 @@ func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, no
 		audience:   audience,
 		ttl:        ttl,
 		now:        now,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		external:   external,
+		// The claims are checked after the signature, by the validator of
+		// the issuer the key was chosen for.
+		parser: jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithoutClaimsValidation()),
+		own: jwt.NewValidator(
 			jwt.WithIssuer(issuer),
 			jwt.WithAudience(audience),
 			jwt.WithExpirationRequired(),
@@ -70,23 +97,57 @@ func (m *tokenMaker) access(userID, sessionID string) (string, error) {
 	return s, nil
 }
 
-// verify checks an access token's algorithm, signature, issuer, audience
-// and times, and returns its user and session ids. Every failure is
-// ErrUnauthorized; the cause is kept for logs.
-func (m *tokenMaker) verify(token string) (userID, sessionID string, err error) {
-	var claims accessClaims
-	if _, err := m.parser.ParseWithClaims(token, &claims, m.key); err != nil {
-		return "", "", ErrUnauthorized.Wrap(err)
+// verify checks an access token: key chooses the issuer by the token's iss
+// and the key by that issuer's rules, the signature is checked with it, and
+// the claims by that issuer's validator. It returns the claims and whether
+// they are the external issuer's. A kid the key set lacks makes the set be
+// fetched again (at most every jwksRefetchInterval) and the token checked
+// once more. Every failure is ErrUnauthorized; the cause is kept for logs.
+func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessClaims, external bool, err error) {
+	_, err = m.parser.ParseWithClaims(token, &claims, m.key)
+	if errors.Is(err, errUnknownKey) && m.external.keys.refresh(ctx) {
+		claims = accessClaims{}
+		_, err = m.parser.ParseWithClaims(token, &claims, m.key)
+	}
+	if err != nil {
+		return accessClaims{}, false, ErrUnauthorized.Wrap(err)
+	}
+	if claims.Issuer != m.issuer { // key accepted no issuer but these two
+		if err := m.external.validator.Validate(&claims); err != nil {
+			return accessClaims{}, false, ErrUnauthorized.Wrap(err)
+		}
+		return claims, true, nil
+	}
+	if err := m.own.Validate(&claims); err != nil {
+		return accessClaims{}, false, ErrUnauthorized.Wrap(err)
 	}
 	// Both ids are UUIDs the service made; anything else (even validly
 	// signed) never reaches the database.
 	if uuid.Validate(claims.Subject) != nil || uuid.Validate(claims.SessionID) != nil {
-		return "", "", ErrUnauthorized
+		return accessClaims{}, false, ErrUnauthorized
 	}
-	return claims.Subject, claims.SessionID, nil
+	return claims, false, nil
 }
 
-func (m *tokenMaker) key(*jwt.Token) (any, error) { return m.secret, nil }
+// key chooses the key that verifies t by the issuer its claims name: the
+// service's secret for its own tokens, HS256 only; the external issuer's
+// key of t's kid for the external issuer's, by its rules. No key serves
+// the other issuer, and any other issuer has none.
+func (m *tokenMaker) key(t *jwt.Token) (any, error) {
+	iss, err := t.Claims.GetIssuer()
+	switch {
+	case err != nil:
+		return nil, err
+	case iss == m.issuer:
+		if t.Method.Alg() != jwt.SigningMethodHS256.Alg() {
+			return nil, errAlgorithm
+		}
+		return m.secret, nil
+	case m.external != nil && iss == m.external.issuer:
+		return m.external.key(t)
+	}
+	return nil, errUnknownIssuer
+}
 
 // A refresh token is refreshTokenBytes of base64url over three parts: the
 // session it belongs to (its UUID's 16 bytes), refreshRandomBytes of

@@ -1,12 +1,23 @@
 package httpx
 
-import "github.com/gin-gonic/gin"
+import (
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
 
 // Principal is the authenticated caller: the user and the session its access
 // token belongs to.
 type Principal struct {
-	UserID    string
+	UserID string
+	// SessionID is the session of a token the service issued; empty for an
+	// external account, whose sessions belong to its issuer.
 	SessionID string
+	// External is true when the token came from the external issuer
+	// (AUTH_JWKS_URL) rather than from this service.
+	External bool
+	// IssuedAt is the token's iat; zero when it has none.
+	IssuedAt time.Time
 }
 
 const principalKey = "httpx.principal"
