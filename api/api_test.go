@@ -127,6 +127,11 @@ func TestEveryOperationIsComplete(t *testing.T) {
 				if secured := op.Security != nil && len(*op.Security) > 0; secured && op.Responses.Status(http.StatusUnauthorized) == nil {
 					t.Error("needs a token but documents no 401")
 				}
+				// An external issuer's token whose email another account holds
+				// is a 409 email_taken wherever it is presented.
+				if secured := op.Security != nil && len(*op.Security) > 0; secured && op.Responses.Status(http.StatusConflict) == nil {
+					t.Error("needs a token but documents no 409 (email_taken, for an external token)")
+				}
 				if !strings.HasPrefix(path, "/api/v1/") && op.Security != nil && len(*op.Security) > 0 {
 					t.Error("an operations route needs no token")
 				}
