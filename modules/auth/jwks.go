@@ -72,10 +72,11 @@ type keySet struct {
 // kids nor an issuer that is down costs more than one request to it every
 // 30 seconds. A failed fetch keeps the keys already held.
 type jwksCache struct {
-	url    string
-	client *http.Client
-	now    func() time.Time
-	log    *slog.Logger
+	url     string
+	client  *http.Client
+	timeout time.Duration // of one fetch, from dialling to the body's end
+	now     func() time.Time
+	log     *slog.Logger
 
 	set atomic.Pointer[keySet]
 	// gate is held by the one fetch in progress.
@@ -90,12 +91,12 @@ type jwksCache struct {
 
 func newJWKSCache(url string, now func() time.Time, log *slog.Logger) *jwksCache {
 	c := &jwksCache{
-		url:  url,
-		now:  now,
-		log:  log,
-		gate: make(chan struct{}, 1),
+		url:     url,
+		timeout: jwksFetchTimeout,
+		now:     now,
+		log:     log,
+		gate:    make(chan struct{}, 1),
 		client: &http.Client{
-			Timeout: jwksFetchTimeout,
 			CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 				if len(via) >= 3 {
 					return errors.New("too many redirects")
@@ -172,7 +173,7 @@ func (c *jwksCache) refresh(ctx context.Context) bool {
 func (c *jwksCache) fetchLocked(ctx context.Context) {
 	c.lastAttempt.Store(c.now().UnixNano())
 	defer c.generation.Add(1)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jwksFetchTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	keys, skipped, err := c.fetch(ctx)
 	if err != nil {
