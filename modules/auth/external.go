@@ -124,7 +124,7 @@ func (s *Service) authenticateExternal(ctx context.Context, c *accessClaims) (ht
 		// does not speak for it.
 		s.log.WarnContext(ctx, "external token for an account the external issuer does not own", "user_id", id.ID)
 		return httpx.Principal{}, ErrUnauthorized
-	case acct.DeletedAt != nil && !id.IssuedAt.After(*acct.DeletedAt):
+	case acct.DeletedAt != nil && issuedBefore(id.IssuedAt, *acct.DeletedAt):
 		return httpx.Principal{}, ErrUnauthorized.WithDetail("the account was deleted after this token was issued")
 	case !acct.IsActive:
 		return httpx.Principal{}, ErrUnauthorized
@@ -162,6 +162,13 @@ func (s *Service) createExternal(ctx context.Context, id externalIdentity) (exte
 		s.log.InfoContext(ctx, "external account created", "user_id", id.ID)
 	}
 	return acct, err
+}
+
+// issuedBefore reports whether a token issued at iat may predate a deletion
+// at deletedAt: iat counts whole seconds, and the issuer's clock may run up
+// to externalLeeway ahead of this service's. A token without iat may.
+func issuedBefore(iat, deletedAt time.Time) bool {
+	return !iat.After(deletedAt.Add(externalLeeway))
 }
 
 // userChanges are the columns of an external account to bring in step with

@@ -211,9 +211,15 @@ func TestExternalAccounts(t *testing.T) {
 			if _, _, found := userRow(t, e, "del-user"); found {
 				t.Fatal("an old token brought the account back")
 			}
+			// An issuer whose clock runs ahead of this service's stamps a
+			// token issued before the deletion with a later iat: within the
+			// leeway it is refused too.
+			ahead := extClaims(now(), "del-user", "del@example.com")
+			ahead["iat"] = now().Add(externalLeeway - time.Second).Unix()
+			expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(ed.sign(t, ahead))), http.StatusUnauthorized, "unauthorized")
 			// A token issued after the deletion (the user signed in again at
 			// the issuer) starts a new account; older tokens stay refused.
-			e.clock.Advance(2 * time.Second)
+			e.clock.Advance(externalLeeway + 2*time.Second)
 			fresh := ed.sign(t, extClaims(now(), "del-user", "del@example.com"))
 			me(t, s, fresh)
 			expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(old)), http.StatusUnauthorized, "unauthorized")

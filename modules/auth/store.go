@@ -656,7 +656,8 @@ type newExternalUser struct {
 }
 
 // createExternalUser inserts the account of an external identity, unless
-// its id was deleted at or after the token's iat (ErrUnauthorized). A
+// its id was deleted after the token was issued (issuedBefore:
+// ErrUnauthorized). A
 // racing insert of the same id is no error: the row it made is returned,
 // with created false. An email held by another account is ErrEmailTaken.
 func (s *store) createExternalUser(ctx context.Context, nu newExternalUser) (a externalAccount, created bool, err error) {
@@ -667,7 +668,7 @@ func (s *store) createExternalUser(ctx context.Context, nu newExternalUser) (a e
 		case ent.IsNotFound(err):
 		case err != nil:
 			return false, fmt.Errorf("select external deletion: %w", err)
-		case !nu.IssuedAt.After(del.DeletedAt):
+		case issuedBefore(nu.IssuedAt, del.DeletedAt):
 			return false, ErrUnauthorized.WithDetail("the account was deleted after this token was issued")
 		default:
 			t := del.DeletedAt.UTC()
