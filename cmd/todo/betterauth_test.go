@@ -55,7 +55,7 @@ func startBetterAuth(t *testing.T) *betterAuthServer {
 	}
 	ba := &betterAuthServer{dbURL: dbtest.NewEmpty(t), stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	ba.cmd = exec.CommandContext(ctx, node, "server.mjs") //nolint:gosec // G204: the test's own node and script
+	ba.cmd = exec.CommandContext(ctx, node, "server.mjs")
 	ba.cmd.Dir = betterAuthDir
 	ba.cmd.Env = append(os.Environ(),
 		"PORT=0",

@@ -49,9 +49,14 @@ func identityOf(c *accessClaims) (externalIdentity, error) {
 	if sub == "" || utf8.RuneCountInString(sub) > maxExternalIDLen || !utf8.ValidString(sub) || strings.ContainsRune(sub, 0) {
 		return externalIdentity{}, ErrUnauthorized.WithDetail("the token's sub is not a usable user id (1–36 characters)")
 	}
-	id := externalIdentity{ID: sub, EmailVerified: c.EmailVerified}
-	if id.EmailVerified == nil {
-		id.EmailVerified = c.EmailVerifiedOIDC
+	id := externalIdentity{ID: sub}
+	verified := c.EmailVerified
+	if verified == nil {
+		verified = c.EmailVerifiedOIDC
+	}
+	if verified != nil {
+		v := bool(*verified)
+		id.EmailVerified = &v
 	}
 	if c.IssuedAt != nil {
 		id.IssuedAt = c.IssuedAt.Time

@@ -73,7 +73,7 @@ func TestExternalAccounts(t *testing.T) {
 			c := extClaims(now(), "oidc-user", "oidc@example.com")
 			delete(c, "emailVerified")
 			delete(c, "name")
-			c["email_verified"] = true
+			c["email_verified"] = "true" // as some OpenID providers write it
 			u := me(t, s, ed.sign(t, c))
 			if !u.EmailVerified || u.Name != "oidc" {
 				t.Errorf("got %+v, want email_verified from email_verified and the email's local part as name", u)
@@ -390,5 +390,37 @@ func TestExternalStartsWhileIssuerDown(t *testing.T) {
 	me(t, s, tok())
 	if !strings.Contains(e.logs.String(), "jwks: fetch failed") {
 		t.Error("the failed start-up fetch was not logged")
+	}
+}
+
+// TestExternalUnknownKidFlood: a flood of tokens with made-up kids costs
+// the issuer one fetch per 30 s, and every one of them is a 401.
+func TestExternalUnknownKidFlood(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed-1")
+	iss := newTestIssuer(t, ed)
+	e := pgEnv(t, withIssuer(iss))
+	s := e.server(t)
+	me(t, s, ed.sign(t, extClaims(e.clock.Now(), "flood-victim", "victim@example.com")))
+	for round := range 2 {
+		e.clock.Advance(jwksRefetchInterval)
+		hits := iss.hits.Load()
+		const n = 100
+		codes := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				tok := signingKey{kid: fmt.Sprintf("made-up-%d-%d", round, i), method: ed.method, priv: ed.priv}.sign(t, extClaims(e.clock.Now(), "flood", "flood@example.com"))
+				codes[i] = s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(tok)).Status
+			})
+		}
+		wg.Wait()
+		for i, c := range codes {
+			if c != http.StatusUnauthorized {
+				t.Errorf("round %d request %d: %d", round, i, c)
+			}
+		}
+		if got := iss.hits.Load() - hits; got != 1 {
+			t.Errorf("round %d: %d unknown kids made %d fetches, want 1", round, n, got)
+		}
 	}
 }

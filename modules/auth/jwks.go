@@ -85,6 +85,8 @@ type jwksCache struct {
 	lastAttempt atomic.Int64
 	// generation counts finished fetches, successful or not.
 	generation atomic.Int64
+	// inFlight is true while a fetch runs.
+	inFlight atomic.Bool
 	// fetches counts requests sent to the issuer.
 	fetches atomic.Int64
 }
@@ -152,6 +154,11 @@ func (c *jwksCache) due(now time.Time) bool {
 // a fetch finished since the call began, so that the caller looks again.
 func (c *jwksCache) refresh(ctx context.Context) bool {
 	gen := c.generation.Load()
+	if !c.inFlight.Load() && !c.due(c.now()) {
+		// Nothing to wait for and no fetch allowed: a flood of unknown kids
+		// is refused here without queueing on the gate.
+		return false
+	}
 	select {
 	case c.gate <- struct{}{}:
 	case <-ctx.Done():
@@ -172,7 +179,11 @@ func (c *jwksCache) refresh(ctx context.Context) bool {
 // fetch outlives a cancelled request, which other requests may wait on.
 func (c *jwksCache) fetchLocked(ctx context.Context) {
 	c.lastAttempt.Store(c.now().UnixNano())
-	defer c.generation.Add(1)
+	c.inFlight.Store(true)
+	defer func() {
+		c.inFlight.Store(false)
+		c.generation.Add(1)
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	keys, skipped, err := c.fetch(ctx)

@@ -29,10 +29,26 @@ type accessClaims struct {
 // user with: Better Auth's (its user object: email, name, emailVerified)
 // and the OpenID Connect spelling of the last one.
 type profileClaims struct {
-	Email             *string `json:"email,omitempty"`
-	Name              *string `json:"name,omitempty"`
-	EmailVerified     *bool   `json:"emailVerified,omitempty"`
-	EmailVerifiedOIDC *bool   `json:"email_verified,omitempty"`
+	Email             *string   `json:"email,omitempty"`
+	Name              *string   `json:"name,omitempty"`
+	EmailVerified     *flexBool `json:"emailVerified,omitempty"`
+	EmailVerifiedOIDC *flexBool `json:"email_verified,omitempty"`
+}
+
+// flexBool is a boolean claim as issuers write it: a JSON boolean, or the
+// string "true" or "false" (some OpenID providers). Anything else reads as
+// false rather than failing the token.
+type flexBool bool
+
+// UnmarshalJSON reads a boolean or a boolean string.
+func (b *flexBool) UnmarshalJSON(data []byte) error {
+	switch string(data) {
+	case "true", `"true"`:
+		*b = true
+	default:
+		*b = false
+	}
+	return nil
 }
 
 // tokenMaker signs the service's access tokens, makes refresh tokens, and
