@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 
 	"todo/platform/config"
 	"todo/platform/database/dbtest"
@@ -65,7 +64,7 @@ func BenchmarkAuthenticate(b *testing.B) {
 		p := register(b, s, "bench@example.com")
 		b.Run(name, func(b *testing.B) { benchAuthenticate(b, e, p.AccessToken) })
 		if jwks {
-			tok := ed.sign(b, jwt.MapClaims(extClaims(time.Now(), "ext-user", "ext@example.com")))
+			tok := ed.sign(b, extClaims(e.clock.Now(), "ext-user", "ext@example.com"))
 			if _, err := e.mod.svc.Authenticate(context.Background(), tok); err != nil {
 				b.Fatal(err)
 			}
