@@ -14,14 +14,7 @@ import (
 	"todo/ent/user"
 	"todo/platform/apitest"
 	"todo/platform/database"
-	"todo/platform/database/dbtest"
 )
-
-// bothDatabases runs fn on a fresh PostgreSQL and a fresh SQLite database.
-func bothDatabases(t *testing.T, fn func(t *testing.T, db *database.DB)) {
-	t.Run("postgres", func(t *testing.T) { fn(t, dbtest.New(t)) })
-	t.Run("sqlite", func(t *testing.T) { fn(t, dbtest.NewSQLite(t)) })
-}
 
 // userRow reads a users row as stored.
 func userRow(t *testing.T, e *env, id string) (u userJSON, hash string, found bool) {
@@ -47,7 +40,8 @@ func me(t *testing.T, s *apitest.Server, token string) userJSON {
 // deletion, on both databases.
 func TestExternalAccounts(t *testing.T) {
 	ed, es, rs := newSigningKey(t, "EdDSA", "ed-1"), newSigningKey(t, "ES256", "es-1"), newSigningKey(t, "RS256", "rs-1")
-	bothDatabases(t, func(t *testing.T, db *database.DB) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		db := open(t)
 		iss := newTestIssuer(t, ed, es, rs)
 		e := newEnv(t, db, withIssuer(iss))
 		s := e.server(t)
@@ -312,7 +306,8 @@ func TestExternalTokenRejected(t *testing.T) {
 // succeed and make one account.
 func TestExternalFirstSightRace(t *testing.T) {
 	ed := newSigningKey(t, "EdDSA", "ed-1")
-	bothDatabases(t, func(t *testing.T, db *database.DB) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		db := open(t)
 		e := newEnv(t, db, withIssuer(newTestIssuer(t, ed)))
 		s := e.server(t)
 		for round := range 3 {

@@ -405,7 +405,7 @@ func TestRefreshStorageBounded(t *testing.T) {
 // under a wrong MAC.
 func forgeRefresh(t *testing.T, sessionID string) string {
 	t.Helper()
-	m := newTokenMaker([]byte("another secret, another secret, 32+"), "todo", "todo-api", time.Minute, time.Now)
+	m := newTokenMaker([]byte("another secret, another secret, 32+"), "todo", "todo-api", time.Minute, time.Now, nil)
 	tok, _, err := m.newRefresh(sessionID)
 	if err != nil {
 		t.Fatal(err)
