@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-
 	"todo/platform/config"
 	"todo/platform/database/dbtest"
 )
