@@ -13,6 +13,7 @@ import (
 
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
+	"todo/ent/mailoutbox"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/task"
@@ -35,6 +36,8 @@ type Client struct {
 	ExternalDeletion *ExternalDeletionClient
 	// IdempotencyKey is the client for interacting with the IdempotencyKey builders.
 	IdempotencyKey *IdempotencyKeyClient
+	// MailOutbox is the client for interacting with the MailOutbox builders.
+	MailOutbox *MailOutboxClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
 	// Session is the client for interacting with the Session builders.
@@ -56,6 +59,7 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.ExternalDeletion = NewExternalDeletionClient(c.config)
 	c.IdempotencyKey = NewIdempotencyKeyClient(c.config)
+	c.MailOutbox = NewMailOutboxClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Task = NewTaskClient(c.config)
@@ -154,6 +158,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:           cfg,
 		ExternalDeletion: NewExternalDeletionClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		MailOutbox:       NewMailOutboxClient(cfg),
 		RefreshToken:     NewRefreshTokenClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Task:             NewTaskClient(cfg),
@@ -179,6 +184,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:           cfg,
 		ExternalDeletion: NewExternalDeletionClient(cfg),
 		IdempotencyKey:   NewIdempotencyKeyClient(cfg),
+		MailOutbox:       NewMailOutboxClient(cfg),
 		RefreshToken:     NewRefreshTokenClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Task:             NewTaskClient(cfg),
@@ -212,7 +218,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.ExternalDeletion, c.IdempotencyKey, c.RefreshToken, c.Session, c.Task, c.User,
+		c.ExternalDeletion, c.IdempotencyKey, c.MailOutbox, c.RefreshToken, c.Session,
+		c.Task, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -222,7 +229,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.ExternalDeletion, c.IdempotencyKey, c.RefreshToken, c.Session, c.Task, c.User,
+		c.ExternalDeletion, c.IdempotencyKey, c.MailOutbox, c.RefreshToken, c.Session,
+		c.Task, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -235,6 +243,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ExternalDeletion.mutate(ctx, m)
 	case *IdempotencyKeyMutation:
 		return c.IdempotencyKey.mutate(ctx, m)
+	case *MailOutboxMutation:
+		return c.MailOutbox.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
 	case *SessionMutation:
@@ -543,6 +553,139 @@ func (c *IdempotencyKeyClient) mutate(ctx context.Context, m *IdempotencyKeyMuta
 		return (&IdempotencyKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown IdempotencyKey mutation op: %q", m.Op())
+	}
+}
+
+// MailOutboxClient is a client for the MailOutbox schema.
+type MailOutboxClient struct {
+	config
+}
+
+// NewMailOutboxClient returns a client for the MailOutbox from the given config.
+func NewMailOutboxClient(c config) *MailOutboxClient {
+	return &MailOutboxClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `mailoutbox.Hooks(f(g(h())))`.
+func (c *MailOutboxClient) Use(hooks ...Hook) {
+	c.hooks.MailOutbox = append(c.hooks.MailOutbox, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `mailoutbox.Intercept(f(g(h())))`.
+func (c *MailOutboxClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MailOutbox = append(c.inters.MailOutbox, interceptors...)
+}
+
+// Create returns a builder for creating a MailOutbox entity.
+func (c *MailOutboxClient) Create() *MailOutboxCreate {
+	mutation := newMailOutboxMutation(c.config, OpCreate)
+	return &MailOutboxCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MailOutbox entities.
+func (c *MailOutboxClient) CreateBulk(builders ...*MailOutboxCreate) *MailOutboxCreateBulk {
+	return &MailOutboxCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MailOutboxClient) MapCreateBulk(slice any, setFunc func(*MailOutboxCreate, int)) *MailOutboxCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MailOutboxCreateBulk{err: fmt.Errorf("calling to MailOutboxClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MailOutboxCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MailOutboxCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MailOutbox.
+func (c *MailOutboxClient) Update() *MailOutboxUpdate {
+	mutation := newMailOutboxMutation(c.config, OpUpdate)
+	return &MailOutboxUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MailOutboxClient) UpdateOne(_m *MailOutbox) *MailOutboxUpdateOne {
+	mutation := newMailOutboxMutation(c.config, OpUpdateOne, withMailOutbox(_m))
+	return &MailOutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MailOutboxClient) UpdateOneID(id int64) *MailOutboxUpdateOne {
+	mutation := newMailOutboxMutation(c.config, OpUpdateOne, withMailOutboxID(id))
+	return &MailOutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MailOutbox.
+func (c *MailOutboxClient) Delete() *MailOutboxDelete {
+	mutation := newMailOutboxMutation(c.config, OpDelete)
+	return &MailOutboxDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MailOutboxClient) DeleteOne(_m *MailOutbox) *MailOutboxDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MailOutboxClient) DeleteOneID(id int64) *MailOutboxDeleteOne {
+	builder := c.Delete().Where(mailoutbox.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MailOutboxDeleteOne{builder}
+}
+
+// Query returns a query builder for MailOutbox.
+func (c *MailOutboxClient) Query() *MailOutboxQuery {
+	return &MailOutboxQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMailOutbox},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MailOutbox entity by its id.
+func (c *MailOutboxClient) Get(ctx context.Context, id int64) (*MailOutbox, error) {
+	return c.Query().Where(mailoutbox.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MailOutboxClient) GetX(ctx context.Context, id int64) *MailOutbox {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *MailOutboxClient) Hooks() []Hook {
+	return c.hooks.MailOutbox
+}
+
+// Interceptors returns the client interceptors.
+func (c *MailOutboxClient) Interceptors() []Interceptor {
+	return c.inters.MailOutbox
+}
+
+func (c *MailOutboxClient) mutate(ctx context.Context, m *MailOutboxMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MailOutboxCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MailOutboxUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MailOutboxUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MailOutboxDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MailOutbox mutation op: %q", m.Op())
 	}
 }
 
@@ -1209,10 +1352,11 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		ExternalDeletion, IdempotencyKey, RefreshToken, Session, Task, User []ent.Hook
+		ExternalDeletion, IdempotencyKey, MailOutbox, RefreshToken, Session, Task,
+		User []ent.Hook
 	}
 	inters struct {
-		ExternalDeletion, IdempotencyKey, RefreshToken, Session, Task,
+		ExternalDeletion, IdempotencyKey, MailOutbox, RefreshToken, Session, Task,
 		User []ent.Interceptor
 	}
 )

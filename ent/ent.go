@@ -10,6 +10,7 @@ import (
 	"sync"
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
+	"todo/ent/mailoutbox"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/task"
@@ -80,6 +81,7 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			externaldeletion.Table: externaldeletion.ValidColumn,
 			idempotencykey.Table:   idempotencykey.ValidColumn,
+			mailoutbox.Table:       mailoutbox.ValidColumn,
 			refreshtoken.Table:     refreshtoken.ValidColumn,
 			session.Table:          session.ValidColumn,
 			task.Table:             task.ValidColumn,

@@ -10,6 +10,7 @@ import (
 	"time"
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
+	"todo/ent/mailoutbox"
 	"todo/ent/predicate"
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
@@ -31,6 +32,7 @@ const (
 	// Node types.
 	TypeExternalDeletion = "ExternalDeletion"
 	TypeIdempotencyKey   = "IdempotencyKey"
+	TypeMailOutbox       = "MailOutbox"
 	TypeRefreshToken     = "RefreshToken"
 	TypeSession          = "Session"
 	TypeTask             = "Task"
@@ -1289,6 +1291,993 @@ func (m *IdempotencyKeyMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown IdempotencyKey edge %s", name)
+}
+
+// MailOutboxMutation represents an operation that mutates the MailOutbox nodes in the graph.
+type MailOutboxMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int64
+	to_addr         *string
+	subject         *string
+	body            *string
+	secret          *string
+	created_at      *time.Time
+	next_attempt_at *time.Time
+	attempts        *int
+	addattempts     *int
+	claimed_until   *time.Time
+	sent_at         *time.Time
+	failed_at       *time.Time
+	last_error      *string
+	clearedFields   map[string]struct{}
+	done            bool
+	oldValue        func(context.Context) (*MailOutbox, error)
+	predicates      []predicate.MailOutbox
+}
+
+var _ ent.Mutation = (*MailOutboxMutation)(nil)
+
+// mailoutboxOption allows management of the mutation configuration using functional options.
+type mailoutboxOption func(*MailOutboxMutation)
+
+// newMailOutboxMutation creates new mutation for the MailOutbox entity.
+func newMailOutboxMutation(c config, op Op, opts ...mailoutboxOption) *MailOutboxMutation {
+	m := &MailOutboxMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMailOutbox,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMailOutboxID sets the ID field of the mutation.
+func withMailOutboxID(id int64) mailoutboxOption {
+	return func(m *MailOutboxMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MailOutbox
+		)
+		m.oldValue = func(ctx context.Context) (*MailOutbox, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MailOutbox.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMailOutbox sets the old MailOutbox of the mutation.
+func withMailOutbox(node *MailOutbox) mailoutboxOption {
+	return func(m *MailOutboxMutation) {
+		m.oldValue = func(context.Context) (*MailOutbox, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MailOutboxMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MailOutboxMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of MailOutbox entities.
+func (m *MailOutboxMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MailOutboxMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MailOutboxMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MailOutbox.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetToAddr sets the "to_addr" field.
+func (m *MailOutboxMutation) SetToAddr(s string) {
+	m.to_addr = &s
+}
+
+// ToAddr returns the value of the "to_addr" field in the mutation.
+func (m *MailOutboxMutation) ToAddr() (r string, exists bool) {
+	v := m.to_addr
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToAddr returns the old "to_addr" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldToAddr(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToAddr is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToAddr requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToAddr: %w", err)
+	}
+	return oldValue.ToAddr, nil
+}
+
+// ResetToAddr resets all changes to the "to_addr" field.
+func (m *MailOutboxMutation) ResetToAddr() {
+	m.to_addr = nil
+}
+
+// SetSubject sets the "subject" field.
+func (m *MailOutboxMutation) SetSubject(s string) {
+	m.subject = &s
+}
+
+// Subject returns the value of the "subject" field in the mutation.
+func (m *MailOutboxMutation) Subject() (r string, exists bool) {
+	v := m.subject
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubject returns the old "subject" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldSubject(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubject is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubject requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubject: %w", err)
+	}
+	return oldValue.Subject, nil
+}
+
+// ResetSubject resets all changes to the "subject" field.
+func (m *MailOutboxMutation) ResetSubject() {
+	m.subject = nil
+}
+
+// SetBody sets the "body" field.
+func (m *MailOutboxMutation) SetBody(s string) {
+	m.body = &s
+}
+
+// Body returns the value of the "body" field in the mutation.
+func (m *MailOutboxMutation) Body() (r string, exists bool) {
+	v := m.body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBody returns the old "body" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBody: %w", err)
+	}
+	return oldValue.Body, nil
+}
+
+// ResetBody resets all changes to the "body" field.
+func (m *MailOutboxMutation) ResetBody() {
+	m.body = nil
+}
+
+// SetSecret sets the "secret" field.
+func (m *MailOutboxMutation) SetSecret(s string) {
+	m.secret = &s
+}
+
+// Secret returns the value of the "secret" field in the mutation.
+func (m *MailOutboxMutation) Secret() (r string, exists bool) {
+	v := m.secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecret returns the old "secret" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldSecret(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecret: %w", err)
+	}
+	return oldValue.Secret, nil
+}
+
+// ClearSecret clears the value of the "secret" field.
+func (m *MailOutboxMutation) ClearSecret() {
+	m.secret = nil
+	m.clearedFields[mailoutbox.FieldSecret] = struct{}{}
+}
+
+// SecretCleared returns if the "secret" field was cleared in this mutation.
+func (m *MailOutboxMutation) SecretCleared() bool {
+	_, ok := m.clearedFields[mailoutbox.FieldSecret]
+	return ok
+}
+
+// ResetSecret resets all changes to the "secret" field.
+func (m *MailOutboxMutation) ResetSecret() {
+	m.secret = nil
+	delete(m.clearedFields, mailoutbox.FieldSecret)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MailOutboxMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MailOutboxMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MailOutboxMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *MailOutboxMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *MailOutboxMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldNextAttemptAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *MailOutboxMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *MailOutboxMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *MailOutboxMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *MailOutboxMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *MailOutboxMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *MailOutboxMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetClaimedUntil sets the "claimed_until" field.
+func (m *MailOutboxMutation) SetClaimedUntil(t time.Time) {
+	m.claimed_until = &t
+}
+
+// ClaimedUntil returns the value of the "claimed_until" field in the mutation.
+func (m *MailOutboxMutation) ClaimedUntil() (r time.Time, exists bool) {
+	v := m.claimed_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedUntil returns the old "claimed_until" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldClaimedUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedUntil: %w", err)
+	}
+	return oldValue.ClaimedUntil, nil
+}
+
+// ClearClaimedUntil clears the value of the "claimed_until" field.
+func (m *MailOutboxMutation) ClearClaimedUntil() {
+	m.claimed_until = nil
+	m.clearedFields[mailoutbox.FieldClaimedUntil] = struct{}{}
+}
+
+// ClaimedUntilCleared returns if the "claimed_until" field was cleared in this mutation.
+func (m *MailOutboxMutation) ClaimedUntilCleared() bool {
+	_, ok := m.clearedFields[mailoutbox.FieldClaimedUntil]
+	return ok
+}
+
+// ResetClaimedUntil resets all changes to the "claimed_until" field.
+func (m *MailOutboxMutation) ResetClaimedUntil() {
+	m.claimed_until = nil
+	delete(m.clearedFields, mailoutbox.FieldClaimedUntil)
+}
+
+// SetSentAt sets the "sent_at" field.
+func (m *MailOutboxMutation) SetSentAt(t time.Time) {
+	m.sent_at = &t
+}
+
+// SentAt returns the value of the "sent_at" field in the mutation.
+func (m *MailOutboxMutation) SentAt() (r time.Time, exists bool) {
+	v := m.sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSentAt returns the old "sent_at" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSentAt: %w", err)
+	}
+	return oldValue.SentAt, nil
+}
+
+// ClearSentAt clears the value of the "sent_at" field.
+func (m *MailOutboxMutation) ClearSentAt() {
+	m.sent_at = nil
+	m.clearedFields[mailoutbox.FieldSentAt] = struct{}{}
+}
+
+// SentAtCleared returns if the "sent_at" field was cleared in this mutation.
+func (m *MailOutboxMutation) SentAtCleared() bool {
+	_, ok := m.clearedFields[mailoutbox.FieldSentAt]
+	return ok
+}
+
+// ResetSentAt resets all changes to the "sent_at" field.
+func (m *MailOutboxMutation) ResetSentAt() {
+	m.sent_at = nil
+	delete(m.clearedFields, mailoutbox.FieldSentAt)
+}
+
+// SetFailedAt sets the "failed_at" field.
+func (m *MailOutboxMutation) SetFailedAt(t time.Time) {
+	m.failed_at = &t
+}
+
+// FailedAt returns the value of the "failed_at" field in the mutation.
+func (m *MailOutboxMutation) FailedAt() (r time.Time, exists bool) {
+	v := m.failed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailedAt returns the old "failed_at" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldFailedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailedAt: %w", err)
+	}
+	return oldValue.FailedAt, nil
+}
+
+// ClearFailedAt clears the value of the "failed_at" field.
+func (m *MailOutboxMutation) ClearFailedAt() {
+	m.failed_at = nil
+	m.clearedFields[mailoutbox.FieldFailedAt] = struct{}{}
+}
+
+// FailedAtCleared returns if the "failed_at" field was cleared in this mutation.
+func (m *MailOutboxMutation) FailedAtCleared() bool {
+	_, ok := m.clearedFields[mailoutbox.FieldFailedAt]
+	return ok
+}
+
+// ResetFailedAt resets all changes to the "failed_at" field.
+func (m *MailOutboxMutation) ResetFailedAt() {
+	m.failed_at = nil
+	delete(m.clearedFields, mailoutbox.FieldFailedAt)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *MailOutboxMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *MailOutboxMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the MailOutbox entity.
+// If the MailOutbox object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MailOutboxMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *MailOutboxMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// Where appends a list predicates to the MailOutboxMutation builder.
+func (m *MailOutboxMutation) Where(ps ...predicate.MailOutbox) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MailOutboxMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MailOutboxMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MailOutbox, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MailOutboxMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MailOutboxMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MailOutbox).
+func (m *MailOutboxMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MailOutboxMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.to_addr != nil {
+		fields = append(fields, mailoutbox.FieldToAddr)
+	}
+	if m.subject != nil {
+		fields = append(fields, mailoutbox.FieldSubject)
+	}
+	if m.body != nil {
+		fields = append(fields, mailoutbox.FieldBody)
+	}
+	if m.secret != nil {
+		fields = append(fields, mailoutbox.FieldSecret)
+	}
+	if m.created_at != nil {
+		fields = append(fields, mailoutbox.FieldCreatedAt)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, mailoutbox.FieldNextAttemptAt)
+	}
+	if m.attempts != nil {
+		fields = append(fields, mailoutbox.FieldAttempts)
+	}
+	if m.claimed_until != nil {
+		fields = append(fields, mailoutbox.FieldClaimedUntil)
+	}
+	if m.sent_at != nil {
+		fields = append(fields, mailoutbox.FieldSentAt)
+	}
+	if m.failed_at != nil {
+		fields = append(fields, mailoutbox.FieldFailedAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, mailoutbox.FieldLastError)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MailOutboxMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case mailoutbox.FieldToAddr:
+		return m.ToAddr()
+	case mailoutbox.FieldSubject:
+		return m.Subject()
+	case mailoutbox.FieldBody:
+		return m.Body()
+	case mailoutbox.FieldSecret:
+		return m.Secret()
+	case mailoutbox.FieldCreatedAt:
+		return m.CreatedAt()
+	case mailoutbox.FieldNextAttemptAt:
+		return m.NextAttemptAt()
+	case mailoutbox.FieldAttempts:
+		return m.Attempts()
+	case mailoutbox.FieldClaimedUntil:
+		return m.ClaimedUntil()
+	case mailoutbox.FieldSentAt:
+		return m.SentAt()
+	case mailoutbox.FieldFailedAt:
+		return m.FailedAt()
+	case mailoutbox.FieldLastError:
+		return m.LastError()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MailOutboxMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case mailoutbox.FieldToAddr:
+		return m.OldToAddr(ctx)
+	case mailoutbox.FieldSubject:
+		return m.OldSubject(ctx)
+	case mailoutbox.FieldBody:
+		return m.OldBody(ctx)
+	case mailoutbox.FieldSecret:
+		return m.OldSecret(ctx)
+	case mailoutbox.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case mailoutbox.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
+	case mailoutbox.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case mailoutbox.FieldClaimedUntil:
+		return m.OldClaimedUntil(ctx)
+	case mailoutbox.FieldSentAt:
+		return m.OldSentAt(ctx)
+	case mailoutbox.FieldFailedAt:
+		return m.OldFailedAt(ctx)
+	case mailoutbox.FieldLastError:
+		return m.OldLastError(ctx)
+	}
+	return nil, fmt.Errorf("unknown MailOutbox field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MailOutboxMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case mailoutbox.FieldToAddr:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToAddr(v)
+		return nil
+	case mailoutbox.FieldSubject:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubject(v)
+		return nil
+	case mailoutbox.FieldBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBody(v)
+		return nil
+	case mailoutbox.FieldSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecret(v)
+		return nil
+	case mailoutbox.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case mailoutbox.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
+	case mailoutbox.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case mailoutbox.FieldClaimedUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedUntil(v)
+		return nil
+	case mailoutbox.FieldSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSentAt(v)
+		return nil
+	case mailoutbox.FieldFailedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailedAt(v)
+		return nil
+	case mailoutbox.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MailOutbox field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MailOutboxMutation) AddedFields() []string {
+	var fields []string
+	if m.addattempts != nil {
+		fields = append(fields, mailoutbox.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MailOutboxMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case mailoutbox.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MailOutboxMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case mailoutbox.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MailOutbox numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MailOutboxMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(mailoutbox.FieldSecret) {
+		fields = append(fields, mailoutbox.FieldSecret)
+	}
+	if m.FieldCleared(mailoutbox.FieldClaimedUntil) {
+		fields = append(fields, mailoutbox.FieldClaimedUntil)
+	}
+	if m.FieldCleared(mailoutbox.FieldSentAt) {
+		fields = append(fields, mailoutbox.FieldSentAt)
+	}
+	if m.FieldCleared(mailoutbox.FieldFailedAt) {
+		fields = append(fields, mailoutbox.FieldFailedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MailOutboxMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MailOutboxMutation) ClearField(name string) error {
+	switch name {
+	case mailoutbox.FieldSecret:
+		m.ClearSecret()
+		return nil
+	case mailoutbox.FieldClaimedUntil:
+		m.ClearClaimedUntil()
+		return nil
+	case mailoutbox.FieldSentAt:
+		m.ClearSentAt()
+		return nil
+	case mailoutbox.FieldFailedAt:
+		m.ClearFailedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MailOutbox nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MailOutboxMutation) ResetField(name string) error {
+	switch name {
+	case mailoutbox.FieldToAddr:
+		m.ResetToAddr()
+		return nil
+	case mailoutbox.FieldSubject:
+		m.ResetSubject()
+		return nil
+	case mailoutbox.FieldBody:
+		m.ResetBody()
+		return nil
+	case mailoutbox.FieldSecret:
+		m.ResetSecret()
+		return nil
+	case mailoutbox.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case mailoutbox.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
+		return nil
+	case mailoutbox.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case mailoutbox.FieldClaimedUntil:
+		m.ResetClaimedUntil()
+		return nil
+	case mailoutbox.FieldSentAt:
+		m.ResetSentAt()
+		return nil
+	case mailoutbox.FieldFailedAt:
+		m.ResetFailedAt()
+		return nil
+	case mailoutbox.FieldLastError:
+		m.ResetLastError()
+		return nil
+	}
+	return fmt.Errorf("unknown MailOutbox field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MailOutboxMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MailOutboxMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MailOutboxMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MailOutboxMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MailOutboxMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MailOutboxMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MailOutboxMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown MailOutbox unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MailOutboxMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown MailOutbox edge %s", name)
 }
 
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.

@@ -6,6 +6,7 @@ import (
 	"time"
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
+	"todo/ent/mailoutbox"
 	"todo/ent/refreshtoken"
 	"todo/ent/schema"
 	"todo/ent/session"
@@ -81,6 +82,58 @@ func init() {
 	idempotencykeyDescID := idempotencykeyFields[0].Descriptor()
 	// idempotencykey.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	idempotencykey.IDValidator = idempotencykeyDescID.Validators[0].(func(int64) error)
+	mailoutboxFields := schema.MailOutbox{}.Fields()
+	_ = mailoutboxFields
+	// mailoutboxDescToAddr is the schema descriptor for to_addr field.
+	mailoutboxDescToAddr := mailoutboxFields[1].Descriptor()
+	// mailoutbox.ToAddrValidator is a validator for the "to_addr" field. It is called by the builders before save.
+	mailoutbox.ToAddrValidator = func() func(string) error {
+		validators := mailoutboxDescToAddr.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(to_addr string) error {
+			for _, fn := range fns {
+				if err := fn(to_addr); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// mailoutboxDescSubject is the schema descriptor for subject field.
+	mailoutboxDescSubject := mailoutboxFields[2].Descriptor()
+	// mailoutbox.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	mailoutbox.SubjectValidator = mailoutboxDescSubject.Validators[0].(func(string) error)
+	// mailoutboxDescBody is the schema descriptor for body field.
+	mailoutboxDescBody := mailoutboxFields[3].Descriptor()
+	// mailoutbox.BodyValidator is a validator for the "body" field. It is called by the builders before save.
+	mailoutbox.BodyValidator = mailoutboxDescBody.Validators[0].(func(string) error)
+	// mailoutboxDescSecret is the schema descriptor for secret field.
+	mailoutboxDescSecret := mailoutboxFields[4].Descriptor()
+	// mailoutbox.SecretValidator is a validator for the "secret" field. It is called by the builders before save.
+	mailoutbox.SecretValidator = mailoutboxDescSecret.Validators[0].(func(string) error)
+	// mailoutboxDescCreatedAt is the schema descriptor for created_at field.
+	mailoutboxDescCreatedAt := mailoutboxFields[5].Descriptor()
+	// mailoutbox.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mailoutbox.DefaultCreatedAt = mailoutboxDescCreatedAt.Default.(func() time.Time)
+	// mailoutboxDescNextAttemptAt is the schema descriptor for next_attempt_at field.
+	mailoutboxDescNextAttemptAt := mailoutboxFields[6].Descriptor()
+	// mailoutbox.DefaultNextAttemptAt holds the default value on creation for the next_attempt_at field.
+	mailoutbox.DefaultNextAttemptAt = mailoutboxDescNextAttemptAt.Default.(func() time.Time)
+	// mailoutboxDescAttempts is the schema descriptor for attempts field.
+	mailoutboxDescAttempts := mailoutboxFields[7].Descriptor()
+	// mailoutbox.DefaultAttempts holds the default value on creation for the attempts field.
+	mailoutbox.DefaultAttempts = mailoutboxDescAttempts.Default.(int)
+	// mailoutboxDescLastError is the schema descriptor for last_error field.
+	mailoutboxDescLastError := mailoutboxFields[11].Descriptor()
+	// mailoutbox.DefaultLastError holds the default value on creation for the last_error field.
+	mailoutbox.DefaultLastError = mailoutboxDescLastError.Default.(string)
+	// mailoutboxDescID is the schema descriptor for id field.
+	mailoutboxDescID := mailoutboxFields[0].Descriptor()
+	// mailoutbox.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	mailoutbox.IDValidator = mailoutboxDescID.Validators[0].(func(int64) error)
 	refreshtokenFields := schema.RefreshToken{}.Fields()
 	_ = refreshtokenFields
 	// refreshtokenDescSessionID is the schema descriptor for session_id field.

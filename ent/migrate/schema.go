@@ -65,6 +65,42 @@ var (
 			},
 		},
 	}
+	// MailOutboxColumns holds the columns for the "mail_outbox" table.
+	MailOutboxColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "to_addr", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "subject", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "body", Type: field.TypeString, Size: 2147483647},
+		{Name: "secret", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "next_attempt_at", Type: field.TypeTime},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "claimed_until", Type: field.TypeTime, Nullable: true},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "failed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Size: 2147483647, Default: ""},
+	}
+	// MailOutboxTable holds the schema information for the "mail_outbox" table.
+	MailOutboxTable = &schema.Table{
+		Name:       "mail_outbox",
+		Columns:    MailOutboxColumns,
+		PrimaryKey: []*schema.Column{MailOutboxColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "mail_outbox_pending_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{MailOutboxColumns[6]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "sent_at IS NULL AND failed_at IS NULL",
+				},
+			},
+			{
+				Name:    "mailoutbox_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{MailOutboxColumns[5]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "hash", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(64)"}},
@@ -235,6 +271,7 @@ var (
 	Tables = []*schema.Table{
 		ExternalDeletionsTable,
 		IdempotencyKeysTable,
+		MailOutboxTable,
 		RefreshTokensTable,
 		SessionsTable,
 		TasksTable,
@@ -250,6 +287,9 @@ func init() {
 	IdempotencyKeysTable.ForeignKeys[1].RefTable = UsersTable
 	IdempotencyKeysTable.Annotation = &entsql.Annotation{
 		Table: "idempotency_keys",
+	}
+	MailOutboxTable.Annotation = &entsql.Annotation{
+		Table: "mail_outbox",
 	}
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
 	RefreshTokensTable.Annotation = &entsql.Annotation{

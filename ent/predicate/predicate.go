@@ -12,6 +12,9 @@ type ExternalDeletion func(*sql.Selector)
 // IdempotencyKey is the predicate function for idempotencykey builders.
 type IdempotencyKey func(*sql.Selector)
 
+// MailOutbox is the predicate function for mailoutbox builders.
+type MailOutbox func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
 
