@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -24,6 +25,7 @@ type Config struct {
 	Database Database
 	Auth     Auth
 	Tasks    Tasks
+	Mail     Mail
 	Log      Log
 }
 
@@ -114,6 +116,28 @@ type Tasks struct {
 	IdempotencyTTL time.Duration
 }
 
+// Mail configures the delivery of the service's mail (platform/mail).
+type Mail struct {
+	// SMTPURL is smtp://[user:pass@]host[:port] (STARTTLS when the server
+	// offers it, required when there are credentials and the host is not
+	// loopback) or smtps://… (TLS from the first byte). Empty: each mail is
+	// written to the log instead, the embedded default for development.
+	SMTPURL string
+	// From is the sender, an address with an optional display name.
+	From string
+	// CAFile names a PEM file of certificates trusted beside the system's
+	// roots for the SMTP server's certificate (a private CA); empty: the
+	// system's roots alone.
+	CAFile string
+	// Timeout bounds connecting (with TLS and AUTH) and then each mail.
+	Timeout time.Duration
+	// PollInterval is how often the outbox is read for mail that is due
+	// (retries, and mail whose worker died); new mail is sent at once.
+	PollInterval time.Duration
+	// GiveUpAfter is how long a mail is retried after it was queued.
+	GiveUpAfter time.Duration
+}
+
 // Log configures the structured logger.
 type Log struct {
 	Level  string // debug | info | warn | error
@@ -187,6 +211,14 @@ func Load(getenv func(string) string) (Config, error) {
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
 		},
+		Mail: Mail{
+			SMTPURL:      r.smtpURL("MAIL_SMTP_URL"),
+			From:         r.mailAddress("MAIL_FROM"),
+			CAFile:       strings.TrimSpace(r.str("MAIL_SMTP_CA_FILE")),
+			Timeout:      r.durationIn("MAIL_SMTP_TIMEOUT", time.Second, 5*time.Minute),
+			PollInterval: r.durationIn("MAIL_POLL_INTERVAL", 100*time.Millisecond, time.Hour),
+			GiveUpAfter:  r.durationIn("MAIL_GIVE_UP_AFTER", time.Minute, 30*24*time.Hour),
+		},
 		Log: Log{
 			Level:  r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 			Format: r.oneOf("LOG_FORMAT", "json", "text"),
@@ -249,10 +281,14 @@ func (r *reader) jwks() JWKS {
 }
 
 // CheckServe reports what serving needs beyond Load: AUTH_SECRET in
-// production and with DATABASE_URL (only the embedded default generates one).
+// production and with DATABASE_URL (only the embedded default generates
+// one), and MAIL_SMTP_URL in production (the log is no place for tokens).
 func (c Config) CheckServe() error {
 	if c.Auth.Secret == "" && (c.Env == "production" || !c.Database.Embedded()) {
 		return errors.New("AUTH_SECRET: must be set (at least 32 random bytes) in production and with DATABASE_URL; it is generated only for the embedded default")
+	}
+	if c.Mail.SMTPURL == "" && c.Env == "production" {
+		return errors.New("MAIL_SMTP_URL: must be set in production; without it mails, and the tokens in them, are written to the log")
 	}
 	return nil
 }
@@ -335,6 +371,19 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
+// durationIn reads a duration between lo and hi.
+func (r *reader) durationIn(name string, lo, hi time.Duration) time.Duration {
+	v := r.str(name)
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		r.fail(name, "%q is not a duration such as 30s or 15m", v)
+	case d < lo || d > hi:
+		r.fail(name, "%q is outside %s–%s", v, shortDuration(lo), shortDuration(hi))
+	}
+	return d
+}
+
 func (r *reader) intRange(name string, lo, hi int) int {
 	v := r.str(name)
 	n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -412,6 +461,52 @@ func (r *reader) databaseURL(name string) string {
 	case "postgres", "postgresql", "sqlite", "file":
 	default:
 		r.fail(name, "scheme %q is not postgres://, postgresql://, sqlite:// or file:", u.Scheme)
+	}
+	return v
+}
+
+// smtpURL reads an smtp:// or smtps:// URL with a host, an optional port
+// and optional credentials, and nothing else; empty is allowed (no SMTP).
+func (r *reader) smtpURL(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		// url.Parse quotes the URL, password included: name the setting only.
+		r.fail(name, "not a URL such as smtp://user:pass@mail.example.com:587")
+		return ""
+	}
+	switch {
+	case u.Scheme != "smtp" && u.Scheme != "smtps":
+		r.fail(name, "scheme %q is not smtp:// or smtps://", u.Scheme)
+	case u.Hostname() == "":
+		r.fail(name, "names no host")
+	case u.Port() != "" && !validPort(u.Port()):
+		r.fail(name, "port %q is not 1–65535", u.Port())
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		r.fail(name, "has a path, query or fragment; want smtp[s]://[user:pass@]host[:port]")
+	case u.User != nil && u.User.Username() == "":
+		r.fail(name, "has credentials without a user name")
+	}
+	return v
+}
+
+func validPort(s string) bool {
+	p, err := strconv.Atoi(s)
+	return err == nil && p >= 1 && p <= 65535
+}
+
+// mailAddress reads one mail address, with an optional display name.
+func (r *reader) mailAddress(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if strings.ContainsAny(v, "\r\n") {
+		r.fail(name, "must be one line")
+		return ""
+	}
+	if _, err := mail.ParseAddress(v); err != nil {
+		r.fail(name, "%q is not a mail address such as todo <no-reply@example.com>", v)
 	}
 	return v
 }

@@ -33,6 +33,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"TASKS_IDEMPOTENCY_TTL", c.Tasks.IdempotencyTTL, 24 * time.Hour},
 		{"LOG_FORMAT", c.Log.Format, "json"},
 		{"embedded", c.Database.Embedded(), true},
+		{"MAIL_SMTP_URL", c.Mail.SMTPURL, ""},
+		{"MAIL_FROM", c.Mail.From, "todo <no-reply@localhost>"},
+		{"MAIL_SMTP_TIMEOUT", c.Mail.Timeout, 15 * time.Second},
+		{"MAIL_POLL_INTERVAL", c.Mail.PollInterval, 5 * time.Second},
+		{"MAIL_GIVE_UP_AFTER", c.Mail.GiveUpAfter, 72 * time.Hour},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -114,6 +119,18 @@ func TestLoadInvalid(t *testing.T) {
 		{"jwks/credentials", map[string]string{"AUTH_JWKS_URL": "https://u:p@auth.example.com/jwks", "AUTH_JWKS_ISSUER": "i", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_URL: must not carry credentials`},
 		{"jwks/issuer-too-long", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/jwks", "AUTH_JWKS_ISSUER": strings.Repeat("i", MaxJWKSIssuerLen+1), "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_ISSUER: must be at most 200 bytes, got 201`},
 		{"jwks/issuer-is-ours", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/jwks", "AUTH_JWKS_ISSUER": "todo", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_ISSUER: "todo" is also AUTH_ISSUER`},
+		{"smtp/scheme", map[string]string{"MAIL_SMTP_URL": "http://mail.example.com"}, `MAIL_SMTP_URL: scheme "http" is not smtp:// or smtps://`},
+		{"smtp/no-host", map[string]string{"MAIL_SMTP_URL": "smtp://:587"}, `MAIL_SMTP_URL: names no host`},
+		{"smtp/bad-port", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com:0"}, `MAIL_SMTP_URL: port "0" is not 1–65535`},
+		{"smtp/path", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com/x"}, `MAIL_SMTP_URL: has a path, query or fragment`},
+		{"smtp/query", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com?tls=no"}, `MAIL_SMTP_URL: has a path, query or fragment`},
+		{"smtp/no-user", map[string]string{"MAIL_SMTP_URL": "smtp://:pw@mail.example.com"}, `MAIL_SMTP_URL: has credentials without a user name`},
+		{"smtp/unparsable-keeps-password-out", map[string]string{"MAIL_SMTP_URL": "smtp://u:p%zz@mail.example.com"}, `MAIL_SMTP_URL: not a URL such as`},
+		{"from/not-address", map[string]string{"MAIL_FROM": "todo"}, `MAIL_FROM: "todo" is not a mail address`},
+		{"from/two-lines", map[string]string{"MAIL_FROM": "a@example.com\r\nBcc: b@example.com"}, `MAIL_FROM: must be one line`},
+		{"mail-timeout/zero", map[string]string{"MAIL_SMTP_TIMEOUT": "0s"}, `MAIL_SMTP_TIMEOUT: "0s" is outside 1s–5m`},
+		{"mail-poll/garbage", map[string]string{"MAIL_POLL_INTERVAL": "often"}, `MAIL_POLL_INTERVAL: "often" is not a duration`},
+		{"mail-give-up/too-long", map[string]string{"MAIL_GIVE_UP_AFTER": "1000h"}, `MAIL_GIVE_UP_AFTER: "1000h" is outside 1m–720h`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +145,35 @@ func TestLoadInvalid(t *testing.T) {
 				t.Errorf("error spans several lines: %q", err)
 			}
 		})
+	}
+}
+
+func TestLoadMail(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"MAIL_SMTP_URL":     "smtps://user:p%40ss@mail.example.com:465",
+		"MAIL_FROM":         "Todo App <todo@example.com>",
+		"MAIL_SMTP_CA_FILE": " /etc/ssl/private-ca.pem ",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mail.SMTPURL != "smtps://user:p%40ss@mail.example.com:465" || c.Mail.From != "Todo App <todo@example.com>" || c.Mail.CAFile != "/etc/ssl/private-ca.pem" {
+		t.Errorf("got %+v", c.Mail)
+	}
+	_, err = Load(env(map[string]string{"MAIL_SMTP_URL": "smtp://u:hunter2@mail.example.com/%zz"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a bad URL's error must not quote its password: %v", err)
+	}
+	c, err = Load(env(map[string]string{"APP_ENV": "production", "AUTH_SECRET": strings.Repeat("s", 32)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckServe(); err == nil || !strings.HasPrefix(err.Error(), "MAIL_SMTP_URL: must be set in production") {
+		t.Errorf("production without MAIL_SMTP_URL: %v", err)
+	}
+	c.Mail.SMTPURL = "smtp://mail.example.com"
+	if err := c.CheckServe(); err != nil {
+		t.Errorf("production with MAIL_SMTP_URL: %v", err)
 	}
 }
 
