@@ -1,0 +1,251 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	netmail "net/mail"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+)
+
+// outgoing is a claimed mail ready to send: the body has its secret in
+// place.
+type outgoing struct {
+	id        int64
+	to        string
+	subject   string
+	body      string
+	secret    string // already in body; kept to redact it from errors
+	attempts  int
+	createdAt time.Time
+}
+
+// sender sends a batch of mails.
+type sender interface {
+	// send sends ms in order and returns one error per mail, nil for a
+	// mail sent. Before each mail it calls proceed; once that reports
+	// false, the remaining mails are not attempted and get errNotAttempted.
+	// A *permanentError marks a mail the server refused for good.
+	send(ctx context.Context, ms []outgoing, proceed func() bool) []error
+	// describe names where mail goes, for the log: never credentials.
+	describe() string
+}
+
+// errNotAttempted marks a mail of a batch that the sender did not try.
+var errNotAttempted = errors.New("not attempted")
+
+// permanentError is a refusal that sending again cannot change: a 5xx
+// reply to the recipient or to the content, or an address that cannot be
+// written.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// newSender returns the SMTP sender of cfg, or the log sender when cfg has
+// no SMTP URL.
+func newSender(cfg Config, log *slog.Logger) (sender, error) {
+	if cfg.SMTPURL == "" {
+		return logSender{log: log}, nil
+	}
+	return newSMTPSender(cfg)
+}
+
+// logSender is the embedded default: each mail, secret included, is written
+// to the log, and counts as sent.
+type logSender struct{ log *slog.Logger }
+
+func (s logSender) send(ctx context.Context, ms []outgoing, proceed func() bool) []error {
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		if !proceed() {
+			errs[i] = errNotAttempted
+			continue
+		}
+		s.log.InfoContext(ctx, "mail (MAIL_SMTP_URL is empty: written to the log, not sent)",
+			"mail_id", m.id, "to", m.to, "subject", m.subject, "body", m.body)
+	}
+	return errs
+}
+
+func (logSender) describe() string { return "the log (MAIL_SMTP_URL is empty)" }
+
+// smtpSender sends through an SMTP server with go-mail, one connection
+// per batch.
+type smtpSender struct {
+	client *gomail.Client
+	from   string
+	domain string // of the From address, for Message-IDs
+	where  string // the URL without credentials
+}
+
+// Default ports: submission with STARTTLS, and implicit TLS.
+const (
+	defaultSMTPPort  = 587
+	defaultSMTPSPort = 465
+)
+
+func newSMTPSender(cfg Config) (*smtpSender, error) {
+	u, err := url.Parse(cfg.SMTPURL)
+	if err != nil {
+		return nil, errors.New("MAIL_SMTP_URL: not a URL")
+	}
+	host := u.Hostname()
+	implicitTLS := u.Scheme == "smtps"
+	port := defaultSMTPPort
+	if implicitTLS {
+		port = defaultSMTPSPort
+	}
+	if p := u.Port(); p != "" {
+		if port, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("MAIL_SMTP_URL: port %q: %w", p, err)
+		}
+	}
+	roots, err := rootCAs(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	from, err := netmail.ParseAddress(cfg.From)
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_FROM: %w", err)
+	}
+	_, domain, _ := strings.Cut(from.Address, "@")
+	opts := []gomail.Option{
+		gomail.WithPort(port),
+		gomail.WithTimeout(cfg.Timeout),
+		gomail.WithTLSConfig(&tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}),
+		gomail.WithTLSPolicy(tlsPolicy(u)),
+	}
+	if implicitTLS {
+		opts = append(opts, gomail.WithSSL())
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		// AUTH PLAIN: go-mail sends it only over TLS or to a loopback
+		// name, and tlsPolicy makes TLS mandatory for any other host.
+		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain),
+			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
+	}
+	c, err := gomail.NewClient(host, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_SMTP_URL: %w", err)
+	}
+	where := (&url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, strconv.Itoa(port))}).String()
+	return &smtpSender{client: c, from: cfg.From, domain: domain, where: where}, nil
+}
+
+// tlsPolicy is STARTTLS when the server offers it, and required when the
+// URL has credentials for a host that is not loopback: a password is never
+// sent in the clear across a network. (smtps:// is TLS from the start and
+// ignores the policy.)
+func tlsPolicy(u *url.URL) gomail.TLSPolicy {
+	if u.User != nil && !isLoopback(u.Hostname()) {
+		return gomail.TLSMandatory
+	}
+	return gomail.TLSOpportunistic
+}
+
+// isLoopback reports whether host is a loopback name go-mail also treats as
+// one (its AUTH PLAIN refuses any other host without TLS).
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// rootCAs is the system's roots plus the certificates of file, if any.
+func rootCAs(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil // crypto/tls uses the system's roots
+	}
+	pem, err := os.ReadFile(file) //nolint:gosec // G304: MAIL_SMTP_CA_FILE is the operator's setting
+	if err != nil {
+		return nil, fmt.Errorf("MAIL_SMTP_CA_FILE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("MAIL_SMTP_CA_FILE: %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+func (s *smtpSender) describe() string { return s.where }
+
+func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() bool) []error {
+	errs := make([]error, len(ms))
+	if len(ms) == 0 {
+		return errs
+	}
+	c, err := s.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("connect to %s: %w", s.where, err)
+		}
+		return errs
+	}
+	defer func() { _ = s.client.CloseWithSMTPClient(c) }()
+	for i, m := range ms {
+		if !proceed() {
+			errs[i] = errNotAttempted
+			continue
+		}
+		msg, err := s.message(m)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		errs[i] = classify(s.client.SendWithSMTPClient(c, msg))
+	}
+	return errs
+}
+
+// message builds the MIME message of m: a text/plain UTF-8 body, quoted-
+// printable, and a Message-ID made of the outbox row's id, the same on
+// every attempt, so that a receiver can tell a repeated mail.
+func (s *smtpSender) message(m outgoing) (*gomail.Msg, error) {
+	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
+	if err := msg.From(s.from); err != nil {
+		return nil, fmt.Errorf("MAIL_FROM: %w", err)
+	}
+	if err := msg.To(m.to); err != nil {
+		return nil, &permanentError{fmt.Errorf("recipient: %w", err)}
+	}
+	msg.Subject(m.subject)
+	msg.SetBodyString(gomail.TypeTextPlain, m.body)
+	msg.SetDate()
+	msg.SetMessageIDWithValue(fmt.Sprintf("todo-mail-%d.%d@%s", m.id, m.createdAt.UnixMicro(), s.domain))
+	return msg, nil
+}
+
+// classify marks a server's 5xx reply to the recipient or to the content
+// permanent. Anything else is worth trying again: a refused connection, a
+// 4xx, a timeout, and also a 5xx to MAIL FROM or AUTH, which says the
+// configuration is wrong (every mail would fail the same way) rather than
+// this mail.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *gomail.SendError
+	if errors.As(err, &se) && !se.IsTemp() {
+		switch {
+		case se.Reason == gomail.ErrGetRcpts:
+			return &permanentError{err}
+		case se.ErrorCode() >= 500 && se.ErrorCode() < 600 &&
+			(se.Reason == gomail.ErrSMTPRcptTo || se.Reason == gomail.ErrSMTPData || se.Reason == gomail.ErrSMTPDataClose):
+			return &permanentError{err}
+		}
+	}
+	return err
+}
