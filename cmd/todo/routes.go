@@ -20,15 +20,18 @@ import (
 	"todo/platform/config"
 	"todo/platform/database"
 	"todo/platform/httpx"
+	"todo/platform/mail"
 )
 
 // app is the service's HTTP surface and background work: the API engine
 // (the modules under /api/v1 and the operations routes), the Prometheus
-// handler served on METRICS_ADDR, and the modules' periodic jobs.
+// handler served on METRICS_ADDR, the periodic jobs, and the mail worker
+// that drains the outbox.
 type app struct {
 	api     *gin.Engine
 	metrics http.Handler
 	jobs    []background.Job
+	mail    *mail.Worker
 }
 
 // newApp builds the app. Tests build it too.
@@ -48,6 +51,11 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	if err != nil {
 		return nil, err
 	}
+	mailer, err := mail.NewWorker(db.Ent, db.Dialect, cfg.Mail, log, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	reg.MustRegister(mailer.Collector())
 	bind := httpx.NewBinder()
 	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind})
 	if err != nil {
@@ -64,7 +72,8 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	return &app{
 		api:     e,
 		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
-		jobs:    authM.Jobs(log),
+		jobs:    append(authM.Jobs(log), mailer.PurgeJob()),
+		mail:    mailer,
 	}, nil
 }
 

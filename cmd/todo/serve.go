@@ -63,11 +63,21 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		}
 		go serveMetrics(ctx, ln, a.metrics, log)
 	}
+	// The jobs and the mail worker (one per process, always on) stop when
+	// ctx ends; the worker finishes the mail it is sending and hands back
+	// the rest of its batch. Mail queued by requests still finishing during
+	// the shutdown stays queued for the next start, or another instance.
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := background.Start(jobsCtx, log, a.jobs...)
+	mailDone := make(chan struct{})
+	go func() {
+		defer close(mailDone)
+		_ = a.mail.Run(jobsCtx)
+	}()
 	defer func() {
 		stopJobs()
 		<-jobsDone
+		<-mailDone
 	}()
 	return httpx.Serve(ctx, cfg.HTTP, log, a.api)
 }
