@@ -7,10 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	gomail "github.com/wneessen/go-mail"
 
 	"todo/ent"
 	"todo/ent/mailoutbox"
@@ -686,4 +691,133 @@ func TestPurge(t *testing.T) {
 			t.Errorf("PurgeJob: every %s", job.Every)
 		}
 	})
+}
+
+// TestNoPasswordWithoutTLS: credentials for a host that is not loopback
+// need STARTTLS; a server that does not offer it gets neither password nor
+// mail. On loopback, a server without TLS may take them.
+func TestNoPasswordWithoutTLS(t *testing.T) {
+	db := dbtest.NewSQLite(t)
+	// 127.0.0.2 reaches this machine but is not a loopback name to the
+	// sender (only localhost, 127.0.0.1 and ::1 are).
+	remote := newTestServer(t, withoutTLS("127.0.0.2"), withAuth("mailer", "pw"))
+	w := newTestWorker(t, db, testConfig(remote), time.Now)
+	startWorker(t, w)
+	enqueue(t, db, verifyMail("ned@example.com", "tokned"))
+	w.Wake()
+	waitFor(t, "a failed attempt", func() bool { return rows(t, db)[0].LastError != "" })
+	remote.mu.Lock()
+	auths := remote.auths
+	remote.mu.Unlock()
+	if r := rows(t, db)[0]; auths != 0 || len(remote.mails()) != 0 || !strings.Contains(r.LastError, "STARTTLS") {
+		t.Errorf("AUTH exchanges %d, mails %d, last_error %q; want none, none, a STARTTLS refusal", auths, len(remote.mails()), r.LastError)
+	}
+
+	db2 := dbtest.NewSQLite(t)
+	local := newTestServer(t, withoutTLS("127.0.0.1"), withAuth("mailer", "pw"))
+	w2 := newTestWorker(t, db2, testConfig(local), time.Now)
+	startWorker(t, w2)
+	enqueue(t, db2, verifyMail("ned@example.com", "tokned"))
+	w2.Wake()
+	waitFor(t, "the mail at the loopback server", func() bool { return len(local.mails()) == 1 })
+	if m := local.mails()[0]; m.TLS || m.AuthUser != "mailer" {
+		t.Errorf("TLS %v, AUTH user %q", m.TLS, m.AuthUser)
+	}
+}
+
+// TestHungServer: a server that accepts and never answers costs one
+// timeout, then the mail waits for its retry.
+func TestHungServer(t *testing.T) {
+	db := dbtest.NewSQLite(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			_ = c.Close()
+		}
+	})
+	cfg := Config{SMTPURL: "smtp://" + ln.Addr().String(), From: "a@todo.test", Timeout: 300 * time.Millisecond,
+		PollInterval: time.Hour, GiveUpAfter: time.Hour}
+	w := newTestWorker(t, db, cfg, time.Now)
+	startWorker(t, w)
+	enqueue(t, db, verifyMail("olga@example.com", "tokolga"))
+	began := time.Now()
+	w.Wake()
+	waitFor(t, "a failed attempt", func() bool { return rows(t, db)[0].LastError != "" })
+	r := rows(t, db)[0]
+	if took := time.Since(began); took > 5*time.Second || r.SentAt != nil || r.FailedAt != nil || r.ClaimedUntil != nil {
+		t.Errorf("took %s; row sent %v failed %v claimed %v; last_error %q", took, r.SentAt != nil, r.FailedAt != nil, r.ClaimedUntil != nil, r.LastError)
+	}
+}
+
+// TestBodyIntact: lines SMTP treats specially (a lone dot, leading dots,
+// "From "), long lines and non-ASCII text arrive as written.
+func TestBodyIntact(t *testing.T) {
+	db := dbtest.NewSQLite(t)
+	srv := newTestServer(t)
+	w := newTestWorker(t, db, testConfig(srv), time.Now)
+	startWorker(t, w)
+	body := "Hello Zoë,\n.\n..two dots\nFrom here on\n" + strings.Repeat("long-", 40) + "{{secret}}\n"
+	enqueue(t, db, Message{To: "zoe@example.com", Subject: "Réinitialiser ✓", Body: body, Secret: "tok_zoe"})
+	w.Wake()
+	waitFor(t, "the mail at the server", func() bool { return len(srv.mails()) == 1 })
+	got := srv.mails()[0]
+	want := strings.ReplaceAll(strings.ReplaceAll(body, "{{secret}}", "tok_zoe"), "\n", "\r\n")
+	if got.Body != want {
+		t.Errorf("body:\n%q\nwant:\n%q", got.Body, want)
+	}
+	dec := new(mime.WordDecoder)
+	if subj, err := dec.DecodeHeader(got.Header.Get("Subject")); err != nil || subj != "Réinitialiser ✓" {
+		t.Errorf("Subject %q (%v)", subj, err)
+	}
+}
+
+func TestTLSPolicy(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want gomail.TLSPolicy
+	}{
+		{"smtp://mail.example.com", gomail.TLSOpportunistic},
+		{"smtp://u:p@mail.example.com", gomail.TLSMandatory},
+		{"smtp://u:p@127.0.0.2:25", gomail.TLSMandatory},
+		{"smtp://u:p@localhost:25", gomail.TLSOpportunistic},
+		{"smtp://u:p@127.0.0.1:25", gomail.TLSOpportunistic},
+		{"smtp://u:p@[::1]:25", gomail.TLSOpportunistic},
+	} {
+		u, err := url.Parse(c.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tlsPolicy(u); got != c.want {
+			t.Errorf("%s: %s, want %s", c.url, got, c.want)
+		}
+	}
+}
+
+func TestBackoffBounds(t *testing.T) {
+	for attempts, nominal := range map[int]time.Duration{0: retryMax, 1: 30 * time.Second, 2: time.Minute, 6: 16 * time.Minute, 7: retryMax, 40: retryMax} {
+		for range 50 {
+			if d := backoff(attempts); d < nominal/2 || d > nominal || d%time.Microsecond != 0 {
+				t.Fatalf("backoff(%d) = %s, want whole µs within [%s, %s]", attempts, d, nominal/2, nominal)
+			}
+		}
+	}
 }

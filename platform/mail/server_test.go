@@ -40,6 +40,8 @@ type testServer struct {
 	caFile      string
 	tlsConfig   *tls.Config
 	implicitTLS bool
+	noTLS       bool   // offer no STARTTLS (and take AUTH in the clear)
+	host        string // listen address; 127.0.0.1 unless set
 	user, pass  string
 	reject      map[string]bool
 
@@ -50,6 +52,7 @@ type testServer struct {
 	received []received
 	rcpts    map[string]int // RCPT TO commands per address, refused ones included
 	conns    int
+	auths    int // AUTH exchanges the server saw
 }
 
 // received is one mail the server accepted.
@@ -79,6 +82,12 @@ func withReject(addrs ...string) serverOption {
 
 func withImplicitTLS() serverOption { return func(s *testServer) { s.implicitTLS = true } }
 
+// withoutTLS makes a server that offers no STARTTLS and accepts AUTH in the
+// clear, listening on host.
+func withoutTLS(host string) serverOption {
+	return func(s *testServer) { s.noTLS, s.host = true, host }
+}
+
 // newTestServer starts a server on a free loopback port; it is stopped when
 // the test ends.
 func newTestServer(t *testing.T, opts ...serverOption) *testServer {
@@ -88,7 +97,11 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 		o(s)
 	}
 	s.tlsConfig, s.caFile = selfSigned(t)
-	s.start("127.0.0.1:0")
+	host := "127.0.0.1"
+	if s.host != "" {
+		host = s.host
+	}
+	s.start(net.JoinHostPort(host, "0"))
 	t.Cleanup(s.stop)
 	return s
 }
@@ -122,7 +135,11 @@ func (s *testServer) start(addr string) {
 		return &testSession{s: s, c: c}, nil
 	}))
 	srv.Domain = "smtp.todo.test"
-	srv.TLSConfig = s.tlsConfig
+	if s.noTLS {
+		srv.AllowInsecureAuth = true
+	} else {
+		srv.TLSConfig = s.tlsConfig
+	}
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
 	srv.MaxMessageBytes = 1 << 20
@@ -216,6 +233,9 @@ func (ss *testSession) Auth(mech string) (sasl.Server, error) {
 		return nil, smtp.ErrAuthUnknownMechanism
 	}
 	return sasl.NewPlainServer(func(_, user, pass string) error {
+		ss.s.mu.Lock()
+		ss.s.auths++
+		ss.s.mu.Unlock()
 		if ss.s.user == "" || user != ss.s.user || pass != ss.s.pass {
 			return smtp.ErrAuthFailed
 		}

@@ -147,6 +147,16 @@ func (w *Worker) sendBatch(ctx context.Context) (int, error) {
 	startBy := leaseEnd.Add(-w.margin)
 	proceed := func() bool { return ctx.Err() == nil && w.clock().Before(startBy) }
 	errs := w.sender.send(ctx, out, proceed)
+	if ctx.Err() != nil {
+		// Stopped mid-batch: a connection cut short by the stop says
+		// nothing about the mail; hand it back rather than delay it.
+		for i, err := range errs {
+			var perm *permanentError
+			if err != nil && !errors.As(err, &perm) {
+				errs[i] = errNotAttempted
+			}
+		}
+	}
 
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
