@@ -729,12 +729,52 @@ func TestNoPasswordWithoutTLS(t *testing.T) {
 // timeout, then the mail waits for its retry.
 func TestHungServer(t *testing.T) {
 	db := dbtest.NewSQLite(t)
+	ln := hungListener(t)
+	cfg := Config{SMTPURL: "smtp://" + ln.Addr().String(), From: "a@todo.test", Timeout: 300 * time.Millisecond,
+		PollInterval: time.Hour, GiveUpAfter: time.Hour}
+	w := newTestWorker(t, db, cfg, time.Now)
+	startWorker(t, w)
+	enqueue(t, db, verifyMail("olga@example.com", "tokolga"))
+	began := time.Now()
+	w.Wake()
+	waitFor(t, "a failed attempt", func() bool { return rows(t, db)[0].LastError != "" })
+	r := rows(t, db)[0]
+	if took := time.Since(began); took > 5*time.Second || r.SentAt != nil || r.FailedAt != nil || r.ClaimedUntil != nil {
+		t.Errorf("took %s; row sent %v failed %v claimed %v; last_error %q", took, r.SentAt != nil, r.FailedAt != nil, r.ClaimedUntil != nil, r.LastError)
+	}
+}
+
+// TestStopWhileConnecting: a worker stopped while it waits for the server
+// hands its batch back, due at once, instead of counting a failure.
+func TestStopWhileConnecting(t *testing.T) {
+	db := dbtest.NewSQLite(t)
+	ln := hungListener(t)
+	cfg := Config{SMTPURL: "smtp://" + ln.Addr().String(), From: "a@todo.test", Timeout: time.Minute,
+		PollInterval: time.Hour, GiveUpAfter: time.Hour}
+	w := newTestWorker(t, db, cfg, time.Now)
+	stop := startWorker(t, w)
+	enqueue(t, db, verifyMail("pia@example.com", "tokpia"))
+	w.Wake()
+	waitFor(t, "the claim", func() bool { return rows(t, db)[0].ClaimedUntil != nil })
+	time.Sleep(50 * time.Millisecond) // connecting to the server that never greets
+	stop()
+	r := rows(t, db)[0]
+	if r.ClaimedUntil != nil || r.Attempts != 0 || r.LastError != "" || r.NextAttemptAt.After(time.Now()) {
+		t.Errorf("after the stop: claimed %v, attempts %d, last_error %q, next %s", r.ClaimedUntil != nil, r.Attempts, r.LastError, r.NextAttemptAt)
+	}
+}
+
+// hungListener accepts connections and never answers them.
+func hungListener(t *testing.T) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var held []net.Conn
-	var mu sync.Mutex
+	var (
+		mu   sync.Mutex
+		held []net.Conn
+	)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -754,18 +794,7 @@ func TestHungServer(t *testing.T) {
 			_ = c.Close()
 		}
 	})
-	cfg := Config{SMTPURL: "smtp://" + ln.Addr().String(), From: "a@todo.test", Timeout: 300 * time.Millisecond,
-		PollInterval: time.Hour, GiveUpAfter: time.Hour}
-	w := newTestWorker(t, db, cfg, time.Now)
-	startWorker(t, w)
-	enqueue(t, db, verifyMail("olga@example.com", "tokolga"))
-	began := time.Now()
-	w.Wake()
-	waitFor(t, "a failed attempt", func() bool { return rows(t, db)[0].LastError != "" })
-	r := rows(t, db)[0]
-	if took := time.Since(began); took > 5*time.Second || r.SentAt != nil || r.FailedAt != nil || r.ClaimedUntil != nil {
-		t.Errorf("took %s; row sent %v failed %v claimed %v; last_error %q", took, r.SentAt != nil, r.FailedAt != nil, r.ClaimedUntil != nil, r.LastError)
-	}
+	return ln
 }
 
 // TestBodyIntact: lines SMTP treats specially (a lone dot, leading dots,

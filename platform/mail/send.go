@@ -13,9 +13,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // outgoing is a claimed mail ready to send: the body has its secret in
@@ -83,10 +85,13 @@ func (logSender) describe() string { return "the log (MAIL_SMTP_URL is empty)" }
 // smtpSender sends through an SMTP server with go-mail, one connection
 // per batch.
 type smtpSender struct {
-	client *gomail.Client
-	from   string
-	domain string // of the From address, for Message-IDs
-	where  string // the URL without credentials
+	host        string
+	opts        []gomail.Option
+	tlsConfig   *tls.Config
+	implicitTLS bool
+	from        string
+	domain      string // of the From address, for Message-IDs
+	where       string // the URL without credentials
 }
 
 // Default ports: submission with STARTTLS, and implicit TLS.
@@ -120,10 +125,11 @@ func newSMTPSender(cfg Config) (*smtpSender, error) {
 		return nil, fmt.Errorf("MAIL_FROM: %w", err)
 	}
 	_, domain, _ := strings.Cut(from.Address, "@")
+	tlsConfig := &tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	opts := []gomail.Option{
 		gomail.WithPort(port),
 		gomail.WithTimeout(cfg.Timeout),
-		gomail.WithTLSConfig(&tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}),
+		gomail.WithTLSConfig(tlsConfig),
 		gomail.WithTLSPolicy(tlsPolicy(u)),
 	}
 	if implicitTLS {
@@ -136,12 +142,12 @@ func newSMTPSender(cfg Config) (*smtpSender, error) {
 		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthPlain),
 			gomail.WithUsername(u.User.Username()), gomail.WithPassword(pass))
 	}
-	c, err := gomail.NewClient(host, opts...)
-	if err != nil {
+	if _, err := gomail.NewClient(host, opts...); err != nil {
 		return nil, fmt.Errorf("MAIL_SMTP_URL: %w", err)
 	}
 	where := (&url.URL{Scheme: u.Scheme, Host: net.JoinHostPort(host, strconv.Itoa(port))}).String()
-	return &smtpSender{client: c, from: cfg.From, domain: domain, where: where}, nil
+	return &smtpSender{host: host, opts: opts, tlsConfig: tlsConfig, implicitTLS: implicitTLS,
+		from: cfg.From, domain: domain, where: where}, nil
 }
 
 // tlsPolicy is STARTTLS when the server offers it, and required when the
@@ -187,14 +193,55 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 	if len(ms) == 0 {
 		return errs
 	}
-	c, err := s.client.DialToSMTPClientWithContext(ctx)
+	// go-mail heeds ctx only while dialing; past that its deadlines are
+	// the timeout's. Closing the connection when ctx ends stops a
+	// conversation with a slow server at once, so a shutdown never waits
+	// for it. The mail then in flight is handed back (see sendBatch).
+	var (
+		mu   sync.Mutex
+		conn net.Conn
+	)
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		d := &net.Dialer{}
+		var (
+			c   net.Conn
+			err error
+		)
+		if s.implicitTLS {
+			c, err = (&tls.Dialer{NetDialer: d, Config: s.tlsConfig}).DialContext(dctx, network, addr)
+		} else {
+			c, err = d.DialContext(dctx, network, addr)
+		}
+		mu.Lock()
+		conn = c
+		mu.Unlock()
+		return c, err
+	}
+	stopCutting := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if conn != nil {
+			_ = conn.Close()
+		}
+	})
+	defer stopCutting()
+	client, err := gomail.NewClient(s.host, append(s.opts, gomail.WithDialContextFunc(dial))...)
+	var c *smtp.Client
+	if err == nil {
+		c, err = client.DialToSMTPClientWithContext(ctx)
+	}
 	if err != nil {
+		mu.Lock()
+		if conn != nil {
+			_ = conn.Close()
+		}
+		mu.Unlock()
 		for i := range errs {
 			errs[i] = fmt.Errorf("connect to %s: %w", s.where, err)
 		}
 		return errs
 	}
-	defer func() { _ = s.client.CloseWithSMTPClient(c) }()
+	defer func() { _ = client.CloseWithSMTPClient(c) }()
 	for i, m := range ms {
 		if !proceed() {
 			errs[i] = errNotAttempted
@@ -205,7 +252,7 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 			errs[i] = err
 			continue
 		}
-		errs[i] = classify(s.client.SendWithSMTPClient(c, msg))
+		errs[i] = classify(client.SendWithSMTPClient(c, msg))
 	}
 	return errs
 }

@@ -89,8 +89,9 @@ func (w *Worker) Wake() {
 }
 
 // Run sends due mail until ctx ends, looking for it at every Wake and every
-// PollInterval, and returns nil then. A mail being sent when ctx ends is
-// finished and recorded; the rest of its batch is handed back at once.
+// PollInterval, and returns nil then. When ctx ends mid-batch the SMTP
+// connection is cut, the mails sent so far are recorded, and the rest of
+// the batch is handed back, due at once.
 // A database that does not answer is logged and tried again at the next
 // poll.
 func (w *Worker) Run(ctx context.Context) error {
