@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"todo/ent/accounttoken"
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
 	"todo/ent/mailoutbox"
@@ -79,6 +80,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			accounttoken.Table:     accounttoken.ValidColumn,
 			externaldeletion.Table: externaldeletion.ValidColumn,
 			idempotencykey.Table:   idempotencykey.ValidColumn,
 			mailoutbox.Table:       mailoutbox.ValidColumn,

@@ -4,6 +4,7 @@ package ent
 
 import (
 	"time"
+	"todo/ent/accounttoken"
 	"todo/ent/externaldeletion"
 	"todo/ent/idempotencykey"
 	"todo/ent/mailoutbox"
@@ -18,6 +19,24 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	accounttokenFields := schema.AccountToken{}.Fields()
+	_ = accounttokenFields
+	// accounttokenDescUserID is the schema descriptor for user_id field.
+	accounttokenDescUserID := accounttokenFields[1].Descriptor()
+	// accounttoken.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	accounttoken.UserIDValidator = accounttokenDescUserID.Validators[0].(func(string) error)
+	// accounttokenDescHash is the schema descriptor for hash field.
+	accounttokenDescHash := accounttokenFields[3].Descriptor()
+	// accounttoken.HashValidator is a validator for the "hash" field. It is called by the builders before save.
+	accounttoken.HashValidator = accounttokenDescHash.Validators[0].(func(string) error)
+	// accounttokenDescCreatedAt is the schema descriptor for created_at field.
+	accounttokenDescCreatedAt := accounttokenFields[5].Descriptor()
+	// accounttoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	accounttoken.DefaultCreatedAt = accounttokenDescCreatedAt.Default.(func() time.Time)
+	// accounttokenDescID is the schema descriptor for id field.
+	accounttokenDescID := accounttokenFields[0].Descriptor()
+	// accounttoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	accounttoken.IDValidator = accounttokenDescID.Validators[0].(func(int64) error)
 	externaldeletionFields := schema.ExternalDeletion{}.Fields()
 	_ = externaldeletionFields
 	// externaldeletionDescID is the schema descriptor for id field.

@@ -43,11 +43,13 @@ type UserEdges struct {
 	Tasks []*Task `json:"tasks,omitempty"`
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`
+	// AccountTokens holds the value of the account_tokens edge.
+	AccountTokens []*AccountToken `json:"account_tokens,omitempty"`
 	// IdempotencyKeys holds the value of the idempotency_keys edge.
 	IdempotencyKeys []*IdempotencyKey `json:"idempotency_keys,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 }
 
 // TasksOrErr returns the Tasks value or an error if the edge
@@ -68,10 +70,19 @@ func (e UserEdges) SessionsOrErr() ([]*Session, error) {
 	return nil, &NotLoadedError{edge: "sessions"}
 }
 
+// AccountTokensOrErr returns the AccountTokens value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) AccountTokensOrErr() ([]*AccountToken, error) {
+	if e.loadedTypes[2] {
+		return e.AccountTokens, nil
+	}
+	return nil, &NotLoadedError{edge: "account_tokens"}
+}
+
 // IdempotencyKeysOrErr returns the IdempotencyKeys value or an error if the edge
 // was not loaded in eager-loading.
 func (e UserEdges) IdempotencyKeysOrErr() ([]*IdempotencyKey, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[3] {
 		return e.IdempotencyKeys, nil
 	}
 	return nil, &NotLoadedError{edge: "idempotency_keys"}
@@ -172,6 +183,11 @@ func (_m *User) QueryTasks() *TaskQuery {
 // QuerySessions queries the "sessions" edge of the User entity.
 func (_m *User) QuerySessions() *SessionQuery {
 	return NewUserClient(_m.config).QuerySessions(_m)
+}
+
+// QueryAccountTokens queries the "account_tokens" edge of the User entity.
+func (_m *User) QueryAccountTokens() *AccountTokenQuery {
+	return NewUserClient(_m.config).QueryAccountTokens(_m)
 }
 
 // QueryIdempotencyKeys queries the "idempotency_keys" edge of the User entity.

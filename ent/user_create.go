@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"todo/ent/accounttoken"
 	"todo/ent/idempotencykey"
 	"todo/ent/session"
 	"todo/ent/task"
@@ -142,6 +143,21 @@ func (_c *UserCreate) AddSessions(v ...*Session) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddSessionIDs(ids...)
+}
+
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_c *UserCreate) AddAccountTokenIDs(ids ...int64) *UserCreate {
+	_c.mutation.AddAccountTokenIDs(ids...)
+	return _c
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_c *UserCreate) AddAccountTokens(v ...*AccountToken) *UserCreate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddAccountTokenIDs(ids...)
 }
 
 // AddIdempotencyKeyIDs adds the "idempotency_keys" edge to the IdempotencyKey entity by IDs.
@@ -348,6 +364,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"math"
+	"todo/ent/accounttoken"
 	"todo/ent/idempotencykey"
 	"todo/ent/predicate"
 	"todo/ent/session"
@@ -29,6 +30,7 @@ type UserQuery struct {
 	predicates          []predicate.User
 	withTasks           *TaskQuery
 	withSessions        *SessionQuery
+	withAccountTokens   *AccountTokenQuery
 	withIdempotencyKeys *IdempotencyKeyQuery
 	modifiers           []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -104,6 +106,28 @@ func (_q *UserQuery) QuerySessions() *SessionQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(session.Table, session.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.SessionsTable, user.SessionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAccountTokens chains the current query on the "account_tokens" edge.
+func (_q *UserQuery) QueryAccountTokens() *AccountTokenQuery {
+	query := (&AccountTokenClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(accounttoken.Table, accounttoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.AccountTokensTable, user.AccountTokensColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -327,6 +351,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		predicates:          append([]predicate.User{}, _q.predicates...),
 		withTasks:           _q.withTasks.Clone(),
 		withSessions:        _q.withSessions.Clone(),
+		withAccountTokens:   _q.withAccountTokens.Clone(),
 		withIdempotencyKeys: _q.withIdempotencyKeys.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -354,6 +379,17 @@ func (_q *UserQuery) WithSessions(opts ...func(*SessionQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withSessions = query
+	return _q
+}
+
+// WithAccountTokens tells the query-builder to eager-load the nodes that are connected to
+// the "account_tokens" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithAccountTokens(opts ...func(*AccountTokenQuery)) *UserQuery {
+	query := (&AccountTokenClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAccountTokens = query
 	return _q
 }
 
@@ -446,9 +482,10 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withTasks != nil,
 			_q.withSessions != nil,
+			_q.withAccountTokens != nil,
 			_q.withIdempotencyKeys != nil,
 		}
 	)
@@ -484,6 +521,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadSessions(ctx, query, nodes,
 			func(n *User) { n.Edges.Sessions = []*Session{} },
 			func(n *User, e *Session) { n.Edges.Sessions = append(n.Edges.Sessions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withAccountTokens; query != nil {
+		if err := _q.loadAccountTokens(ctx, query, nodes,
+			func(n *User) { n.Edges.AccountTokens = []*AccountToken{} },
+			func(n *User, e *AccountToken) { n.Edges.AccountTokens = append(n.Edges.AccountTokens, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -542,6 +586,36 @@ func (_q *UserQuery) loadSessions(ctx context.Context, query *SessionQuery, node
 	}
 	query.Where(predicate.Session(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.SessionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadAccountTokens(ctx context.Context, query *AccountTokenQuery, nodes []*User, init func(*User), assign func(*User, *AccountToken)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(accounttoken.FieldUserID)
+	}
+	query.Where(predicate.AccountToken(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.AccountTokensColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"todo/ent/accounttoken"
 	"todo/ent/idempotencykey"
 	"todo/ent/predicate"
 	"todo/ent/session"
@@ -138,6 +139,21 @@ func (_u *UserUpdate) AddSessions(v ...*Session) *UserUpdate {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_u *UserUpdate) AddAccountTokenIDs(ids ...int64) *UserUpdate {
+	_u.mutation.AddAccountTokenIDs(ids...)
+	return _u
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_u *UserUpdate) AddAccountTokens(v ...*AccountToken) *UserUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAccountTokenIDs(ids...)
+}
+
 // AddIdempotencyKeyIDs adds the "idempotency_keys" edge to the IdempotencyKey entity by IDs.
 func (_u *UserUpdate) AddIdempotencyKeyIDs(ids ...int64) *UserUpdate {
 	_u.mutation.AddIdempotencyKeyIDs(ids...)
@@ -198,6 +214,27 @@ func (_u *UserUpdate) RemoveSessions(v ...*Session) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearAccountTokens clears all "account_tokens" edges to the AccountToken entity.
+func (_u *UserUpdate) ClearAccountTokens() *UserUpdate {
+	_u.mutation.ClearAccountTokens()
+	return _u
+}
+
+// RemoveAccountTokenIDs removes the "account_tokens" edge to AccountToken entities by IDs.
+func (_u *UserUpdate) RemoveAccountTokenIDs(ids ...int64) *UserUpdate {
+	_u.mutation.RemoveAccountTokenIDs(ids...)
+	return _u
+}
+
+// RemoveAccountTokens removes "account_tokens" edges to AccountToken entities.
+func (_u *UserUpdate) RemoveAccountTokens(v ...*AccountToken) *UserUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAccountTokenIDs(ids...)
 }
 
 // ClearIdempotencyKeys clears all "idempotency_keys" edges to the IdempotencyKey entity.
@@ -403,6 +440,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAccountTokensIDs(); len(nodes) > 0 && !_u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.IdempotencyKeysCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -576,6 +658,21 @@ func (_u *UserUpdateOne) AddSessions(v ...*Session) *UserUpdateOne {
 	return _u.AddSessionIDs(ids...)
 }
 
+// AddAccountTokenIDs adds the "account_tokens" edge to the AccountToken entity by IDs.
+func (_u *UserUpdateOne) AddAccountTokenIDs(ids ...int64) *UserUpdateOne {
+	_u.mutation.AddAccountTokenIDs(ids...)
+	return _u
+}
+
+// AddAccountTokens adds the "account_tokens" edges to the AccountToken entity.
+func (_u *UserUpdateOne) AddAccountTokens(v ...*AccountToken) *UserUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAccountTokenIDs(ids...)
+}
+
 // AddIdempotencyKeyIDs adds the "idempotency_keys" edge to the IdempotencyKey entity by IDs.
 func (_u *UserUpdateOne) AddIdempotencyKeyIDs(ids ...int64) *UserUpdateOne {
 	_u.mutation.AddIdempotencyKeyIDs(ids...)
@@ -636,6 +733,27 @@ func (_u *UserUpdateOne) RemoveSessions(v ...*Session) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveSessionIDs(ids...)
+}
+
+// ClearAccountTokens clears all "account_tokens" edges to the AccountToken entity.
+func (_u *UserUpdateOne) ClearAccountTokens() *UserUpdateOne {
+	_u.mutation.ClearAccountTokens()
+	return _u
+}
+
+// RemoveAccountTokenIDs removes the "account_tokens" edge to AccountToken entities by IDs.
+func (_u *UserUpdateOne) RemoveAccountTokenIDs(ids ...int64) *UserUpdateOne {
+	_u.mutation.RemoveAccountTokenIDs(ids...)
+	return _u
+}
+
+// RemoveAccountTokens removes "account_tokens" edges to AccountToken entities.
+func (_u *UserUpdateOne) RemoveAccountTokens(v ...*AccountToken) *UserUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAccountTokenIDs(ids...)
 }
 
 // ClearIdempotencyKeys clears all "idempotency_keys" edges to the IdempotencyKey entity.
@@ -864,6 +982,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAccountTokensIDs(); len(nodes) > 0 && !_u.mutation.AccountTokensCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.AccountTokensIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.AccountTokensTable,
+			Columns: []string{user.AccountTokensColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(accounttoken.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

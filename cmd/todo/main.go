@@ -1,5 +1,6 @@
 // Command todo is the todo service: `todo serve` runs the REST API, `todo
-// migrate apply|status|diff NAME` manages the database schema.
+// migrate apply|status|diff NAME` manages the database schema, and `todo
+// users list|disable|enable|delete` manages accounts.
 package main
 
 import (
@@ -24,7 +25,11 @@ const usage = `usage:
   todo serve                 run the REST API (configuration: environment, see README)
   todo migrate apply         apply pending migrations to DATABASE_URL
   todo migrate status        list applied and pending migrations
-  todo migrate diff NAME     write a migration for both dialects from the Ent schema`
+  todo migrate diff NAME     write a migration for both dialects from the Ent schema
+  todo users list            list every account
+  todo users disable EMAIL   disable an account: every token stops working at once
+  todo users enable EMAIL    enable it again (old sessions stay revoked)
+  todo users delete EMAIL    delete an account with its tasks and sessions`
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -36,6 +41,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, getenv, stdout)
 	case "migrate":
 		return migrateCmd(ctx, args[1:], getenv, stdout)
+	case "users":
+		return usersCmd(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

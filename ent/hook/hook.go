@@ -8,6 +8,18 @@ import (
 	"todo/ent"
 )
 
+// The AccountTokenFunc type is an adapter to allow the use of ordinary
+// function as AccountToken mutator.
+type AccountTokenFunc func(context.Context, *ent.AccountTokenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AccountTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AccountTokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccountTokenMutation", m)
+}
+
 // The ExternalDeletionFunc type is an adapter to allow the use of ordinary
 // function as ExternalDeletion mutator.
 type ExternalDeletionFunc func(context.Context, *ent.ExternalDeletionMutation) (ent.Value, error)

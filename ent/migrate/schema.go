@@ -9,6 +9,43 @@ import (
 )
 
 var (
+	// AccountTokensColumns holds the columns for the "account_tokens" table.
+	AccountTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"verify_email", "reset_password"}},
+		{Name: "hash", Type: field.TypeString, Unique: true, SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "email", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
+	}
+	// AccountTokensTable holds the schema information for the "account_tokens" table.
+	AccountTokensTable = &schema.Table{
+		Name:       "account_tokens",
+		Columns:    AccountTokensColumns,
+		PrimaryKey: []*schema.Column{AccountTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "account_tokens_users_account_tokens",
+				Columns:    []*schema.Column{AccountTokensColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accounttoken_user_id_purpose",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[7], AccountTokensColumns[1]},
+			},
+			{
+				Name:    "accounttoken_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{AccountTokensColumns[5]},
+			},
+		},
+	}
 	// ExternalDeletionsColumns holds the columns for the "external_deletions" table.
 	ExternalDeletionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
@@ -269,6 +306,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		AccountTokensTable,
 		ExternalDeletionsTable,
 		IdempotencyKeysTable,
 		MailOutboxTable,
@@ -280,6 +318,10 @@ var (
 )
 
 func init() {
+	AccountTokensTable.ForeignKeys[0].RefTable = UsersTable
+	AccountTokensTable.Annotation = &entsql.Annotation{
+		Table: "account_tokens",
+	}
 	ExternalDeletionsTable.Annotation = &entsql.Annotation{
 		Table: "external_deletions",
 	}

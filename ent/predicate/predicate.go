@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// AccountToken is the predicate function for accounttoken builders.
+type AccountToken func(*sql.Selector)
+
 // ExternalDeletion is the predicate function for externaldeletion builders.
 type ExternalDeletion func(*sql.Selector)
 

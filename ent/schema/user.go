@@ -64,6 +64,8 @@ func (User) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("sessions", Session.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("account_tokens", AccountToken.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("idempotency_keys", IdempotencyKey.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}

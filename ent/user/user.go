@@ -32,6 +32,8 @@ const (
 	EdgeTasks = "tasks"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
 	EdgeSessions = "sessions"
+	// EdgeAccountTokens holds the string denoting the account_tokens edge name in mutations.
+	EdgeAccountTokens = "account_tokens"
 	// EdgeIdempotencyKeys holds the string denoting the idempotency_keys edge name in mutations.
 	EdgeIdempotencyKeys = "idempotency_keys"
 	// Table holds the table name of the user in the database.
@@ -50,6 +52,13 @@ const (
 	SessionsInverseTable = "sessions"
 	// SessionsColumn is the table column denoting the sessions relation/edge.
 	SessionsColumn = "user_id"
+	// AccountTokensTable is the table that holds the account_tokens relation/edge.
+	AccountTokensTable = "account_tokens"
+	// AccountTokensInverseTable is the table name for the AccountToken entity.
+	// It exists in this package in order to avoid circular dependency with the "accounttoken" package.
+	AccountTokensInverseTable = "account_tokens"
+	// AccountTokensColumn is the table column denoting the account_tokens relation/edge.
+	AccountTokensColumn = "user_id"
 	// IdempotencyKeysTable is the table that holds the idempotency_keys relation/edge.
 	IdempotencyKeysTable = "idempotency_keys"
 	// IdempotencyKeysInverseTable is the table name for the IdempotencyKey entity.
@@ -175,6 +184,20 @@ func BySessions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByAccountTokensCount orders the results by account_tokens count.
+func ByAccountTokensCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAccountTokensStep(), opts...)
+	}
+}
+
+// ByAccountTokens orders the results by account_tokens terms.
+func ByAccountTokens(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAccountTokensStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByIdempotencyKeysCount orders the results by idempotency_keys count.
 func ByIdempotencyKeysCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -200,6 +223,13 @@ func newSessionsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(SessionsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, SessionsTable, SessionsColumn),
+	)
+}
+func newAccountTokensStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(AccountTokensInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, AccountTokensTable, AccountTokensColumn),
 	)
 }
 func newIdempotencyKeysStep() *sqlgraph.Step {

@@ -441,6 +441,29 @@ func HasSessionsWith(preds ...predicate.Session) predicate.User {
 	})
 }
 
+// HasAccountTokens applies the HasEdge predicate on the "account_tokens" edge.
+func HasAccountTokens() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, AccountTokensTable, AccountTokensColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAccountTokensWith applies the HasEdge predicate on the "account_tokens" edge with a given conditions (other predicates).
+func HasAccountTokensWith(preds ...predicate.AccountToken) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newAccountTokensStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasIdempotencyKeys applies the HasEdge predicate on the "idempotency_keys" edge.
 func HasIdempotencyKeys() predicate.User {
 	return predicate.User(func(s *sql.Selector) {

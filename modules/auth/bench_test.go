@@ -49,7 +49,7 @@ func benchEngine(b *testing.B, cfg config.Auth) (*gin.Engine, *Module) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder(), Outbox: &testOutbox{}})
 	if err != nil {
 		b.Fatal(err)
 	}

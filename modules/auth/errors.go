@@ -25,6 +25,9 @@ var (
 	// ErrSessionNotFound is a session id that is not one of the caller's
 	// live sessions.
 	ErrSessionNotFound = apperr.ErrNotFound.WithDetail("no such session")
+	// ErrInvalidToken is a verification or reset token that is unknown,
+	// spent, expired or malformed.
+	ErrInvalidToken = apperr.New(apperr.KindBadRequest, "invalid_token", "the token is unknown, used or expired")
 	// ErrUserNotFound is an operator's command naming an email no account
 	// has.
 	ErrUserNotFound = apperr.ErrNotFound.WithDetail("no account has this email")

@@ -55,8 +55,9 @@ func fzHandler(f *testing.F) (http.Handler, string) {
 		Secret: "0123456789abcdef0123456789abcdef-fuzz", BcryptCost: 4, AccessTTL: time.Hour, RefreshTTL: time.Hour,
 		Issuer: "todo", Audience: "todo-api", HashSlots: 2, HashQueue: 1000, RatePerIP: 1 << 30, RatePerEmail: 1 << 30,
 		RatePerAccount: 1 << 30, FailuresPerAccount: 1 << 30, FailureBackoffMax: time.Minute, RefreshPerSession: 1 << 30, MaxSessions: 100,
+		AppBaseURL: "https://todo.example", VerifyTTL: time.Hour, ResetTTL: time.Hour, MailsPerHour: 1 << 30,
 	}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder(), Outbox: &testOutbox{}})
 	if err != nil {
 		f.Fatal(err)
 	}

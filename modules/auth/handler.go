@@ -185,6 +185,61 @@ func (h *handler) revokeSession(c *gin.Context) error {
 	return nil
 }
 
+func (h *handler) requestVerification(c *gin.Context) error {
+	if err := h.svc.RequestVerification(c.Request.Context(), httpx.MustPrincipal(c)); err != nil {
+		return fmt.Errorf("request verification: %w", err)
+	}
+	writeAccepted(c)
+	return nil
+}
+
+func (h *handler) verifyEmail(c *gin.Context) error {
+	var req tokenRequest
+	if err := h.bind.JSON(c, &req); err != nil {
+		return err
+	}
+	u, err := h.svc.VerifyEmail(c.Request.Context(), req.Token)
+	if err != nil {
+		return fmt.Errorf("verify email: %w", err)
+	}
+	writePrivate(c, http.StatusOK, toUserResponse(u))
+	return nil
+}
+
+func (h *handler) requestPasswordReset(c *gin.Context) error {
+	var req resetRequest
+	if err := h.bind.JSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.RequestPasswordReset(c.Request.Context(), req.Email, c.ClientIP()); err != nil {
+		return fmt.Errorf("request password reset: %w", err)
+	}
+	writeAccepted(c)
+	return nil
+}
+
+func (h *handler) resetPassword(c *gin.Context) error {
+	var req resetConfirmRequest
+	if err := h.bind.JSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.ResetPassword(c.Request.Context(), req.Token, req.NewPassword, c.ClientIP()); err != nil {
+		return fmt.Errorf("reset password: %w", err)
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+// acceptedResponse is the one body of every 202: what was asked is under
+// way, and nothing more (a reset request says the same for every email).
+type acceptedResponse struct {
+	Status string `json:"status"`
+}
+
+func writeAccepted(c *gin.Context) {
+	writePrivate(c, http.StatusAccepted, acceptedResponse{Status: "accepted"})
+}
+
 // writePrivate writes a response holding tokens or account data, which no
 // cache may keep.
 func writePrivate(c *gin.Context, status int, v any) {

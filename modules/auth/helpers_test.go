@@ -76,6 +76,10 @@ func testConfig() config.Auth {
 		FailureBackoffMax:  15 * time.Minute,
 		RefreshPerSession:  100000,
 		MaxSessions:        100,
+		AppBaseURL:         "https://todo.example",
+		VerifyTTL:          24 * time.Hour,
+		ResetTTL:           time.Hour,
+		MailsPerHour:       100000,
 	}
 }
 
@@ -87,6 +91,7 @@ type env struct {
 	logs    *syncBuffer
 	handler http.Handler
 	cfg     config.Auth
+	outbox  *testOutbox
 }
 
 type option func(*config.Auth, *config.HTTP)
@@ -118,12 +123,13 @@ func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 		t.Fatalf("new engine: %v", err)
 	}
 	clk := newClock()
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder()})
+	outbox := &testOutbox{}
+	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), Outbox: outbox})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}
 	m.Routes(e.Group("/api/v1"))
-	return &env{db: db, mod: m, clock: clk, logs: logs, handler: e, cfg: cfg}
+	return &env{db: db, mod: m, clock: clk, logs: logs, handler: e, cfg: cfg, outbox: outbox}
 }
 
 // pgEnv is newEnv on a fresh PostgreSQL database.

@@ -100,6 +100,22 @@ type changePasswordRequest struct {
 	NewPassword     string `json:"new_password" validate:"minbytes=8,maxbytes=72"`
 }
 
+type tokenRequest struct {
+	Token string `json:"token" validate:"required,max=255"`
+}
+
+type resetRequest struct {
+	Email string `json:"email" validate:"required,max=255,emailaddr"`
+}
+
+// Normalize trims and lower-cases the email.
+func (r *resetRequest) Normalize() { r.Email = normalizeEmail(r.Email) }
+
+type resetConfirmRequest struct {
+	Token       string `json:"token" validate:"required,max=255"`
+	NewPassword string `json:"new_password" validate:"minbytes=8,maxbytes=72"`
+}
+
 type deleteUserRequest struct {
 	Password string `json:"password" validate:"required"`
 }

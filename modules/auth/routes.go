@@ -24,6 +24,8 @@ type Deps struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	Binder *httpx.Binder
+	// Outbox queues the verification and reset mails.
+	Outbox Outbox
 }
 
 // Module is the auth module: its routes and its authentication middleware.
@@ -35,8 +37,8 @@ type Module struct {
 // New builds the module. It computes the dummy password hash that unknown
 // emails are checked against, one bcrypt at the configured cost.
 func New(ctx context.Context, d Deps) (*Module, error) {
-	if d.DB == nil || d.Log == nil || d.Now == nil || d.Binder == nil {
-		return nil, errors.New("auth: Deps.DB, Log, Now and Binder are required")
+	if d.DB == nil || d.Log == nil || d.Now == nil || d.Binder == nil || d.Outbox == nil {
+		return nil, errors.New("auth: Deps.DB, Log, Now, Binder and Outbox are required")
 	}
 	svc, err := NewService(ctx, d)
 	if err != nil {
@@ -73,6 +75,10 @@ func (m *Module) Routes(r gin.IRouter) {
 	a.POST("/login", httpx.Handle(m.h.login))
 	a.POST("/refresh", httpx.Handle(m.h.refresh))
 	a.POST("/logout", httpx.Handle(m.h.logout))
+	a.POST("/verify-email/request", m.RequireUser(), httpx.Handle(m.h.requestVerification))
+	a.POST("/verify-email", httpx.Handle(m.h.verifyEmail))
+	a.POST("/password-reset/request", httpx.Handle(m.h.requestPasswordReset))
+	a.POST("/password-reset/confirm", httpx.Handle(m.h.resetPassword))
 
 	me := r.Group("/users/me", m.RequireUser())
 	me.GET("", httpx.Handle(m.h.me))

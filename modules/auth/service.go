@@ -23,6 +23,12 @@ const maxPasswordBytes = 72
 // session's last_used_at.
 const touchInterval = time.Minute
 
+// resetRequestFloor is how long a password reset request takes at least,
+// so that its timing does not tell whether the email has an account: the
+// work for one that has (a lookup and a transaction of two inserts) takes
+// a few milliseconds here, far below it.
+const resetRequestFloor = 150 * time.Millisecond
+
 // maxHashWait is how long a request waits for a hashing slot before it is
 // shed with 503.
 const maxHashWait = 3 * time.Second
@@ -48,12 +54,19 @@ type Service struct {
 	perEmail   *limiter
 	perAccount *limiter
 	refreshes  *limiter
+	// mails counts the verification mails an account asks for, and the
+	// reset mails an email is sent, per hour.
+	mails *limiter
 	// accountFails counts failed password checks per account (by email),
 	// addrFails per client address: an account with too many is locked,
 	// with exponential backoff, against every address that failed lately.
 	accountFails *failures
 	addrFails    *failures
 	touch        *touchThrottle
+	outbox       Outbox
+	// resetFloor is how long a password reset request takes at least,
+	// whether or not its email has an account.
+	resetFloor time.Duration
 	// sessions caches positive session checks; nil (AUTH_SESSION_CACHE_TTL
 	// 0, the default) asks the database on every request.
 	sessions *sessionCache
@@ -90,7 +103,10 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		extHash = externalHash(j.Issuer)
 	}
 	return &Service{
-		store:        &store{db: d.DB},
+		store:        &store{db: d.DB, outbox: d.Outbox},
+		outbox:       d.Outbox,
+		resetFloor:   resetRequestFloor,
+		mails:        newLimiter(d.Config.MailsPerHour, time.Hour),
 		cfg:          d.Config,
 		now:          d.Now,
 		log:          d.Log,
@@ -124,6 +140,10 @@ func checkConfig(c config.Auth) error {
 		return errors.New("auth: the failure budget must not be negative and its backoff must be positive")
 	case c.MaxSessions <= 0:
 		return errors.New("auth: the session cap must be positive")
+	case c.VerifyTTL <= 0 || c.ResetTTL <= 0 || c.MailsPerHour <= 0:
+		return errors.New("auth: token lifetimes and the mail limit must be positive")
+	case c.AppBaseURL == "":
+		return errors.New("auth: APP_BASE_URL must be set")
 	case c.Issuer == "" || c.Audience == "":
 		return errors.New("auth: issuer and audience must be set")
 	case c.SessionCacheTTL < 0 || c.SessionCacheTTL > config.MaxSessionCacheTTL:
@@ -176,10 +196,15 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 	if err != nil {
 		return TokenPair{}, err
 	}
-	u, sess, err := s.store.createUser(ctx, in.Email, in.Name, string(hash), ns)
+	verify, err := s.verificationMailing(in.Email)
 	if err != nil {
 		return TokenPair{}, err
 	}
+	u, sess, err := s.store.createUser(ctx, in.Email, in.Name, string(hash), ns, verify)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	s.outbox.Wake()
 	return s.pair(u, sess.ID, refresh)
 }
 

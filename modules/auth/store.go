@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 
 	"todo/ent"
+	"todo/ent/accounttoken"
 	"todo/ent/externaldeletion"
 	"todo/ent/predicate"
 	"todo/ent/refreshtoken"
@@ -22,7 +23,8 @@ import (
 // store is the auth module's only door to the database; Ent types and
 // errors stop here.
 type store struct {
-	db *ent.Client
+	db     *ent.Client
+	outbox Outbox
 }
 
 // newSession is a session to open together with its first refresh token.
@@ -85,10 +87,11 @@ func (s *store) withTx(ctx context.Context, fn func(tx *ent.Tx) (commitOnErr boo
 	return err
 }
 
-// createUser inserts a user with its first session and refresh token in one
-// transaction. The unique index on email decides between racing
-// registrations: the losers get ErrEmailTaken.
-func (s *store) createUser(ctx context.Context, email, name, hash string, ns newSession) (User, Session, error) {
+// createUser inserts a user with its first session and refresh token, and
+// the token and mail that verify its email, in one transaction. The unique
+// index on email decides between racing registrations: the losers get
+// ErrEmailTaken.
+func (s *store) createUser(ctx context.Context, email, name, hash string, ns newSession, verify mailing) (User, Session, error) {
 	var u User
 	var sess Session
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
@@ -106,8 +109,10 @@ func (s *store) createUser(ctx context.Context, email, name, hash string, ns new
 			return false, fmt.Errorf("insert user: %w", err)
 		}
 		u = toUser(eu)
-		sess, err = openSession(ctx, tx, u.ID, ns)
-		return false, err
+		if sess, err = openSession(ctx, tx, u.ID, ns); err != nil {
+			return false, err
+		}
+		return false, s.writeMailing(ctx, tx, u.ID, verify)
 	})
 	return u, sess, err
 }
@@ -750,6 +755,152 @@ func (s *store) deleteExternalUser(ctx context.Context, id, hash string, now tim
 			Exec(ctx)
 		if err != nil {
 			return false, fmt.Errorf("record external deletion: %w", err)
+		}
+		return false, nil
+	})
+}
+
+// writeMailing stores m's token for userID and queues its mail, in tx.
+func (s *store) writeMailing(ctx context.Context, tx *ent.Tx, userID string, m mailing) error {
+	err := tx.AccountToken.Create().
+		SetUserID(userID).
+		SetPurpose(m.purpose).
+		SetHash(m.hash).
+		SetEmail(m.email).
+		SetCreatedAt(m.now).
+		SetExpiresAt(m.expiresAt).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("insert %s token: %w", m.purpose, err)
+	}
+	if err := s.outbox.Enqueue(ctx, tx, m.mail); err != nil {
+		return fmt.Errorf("queue %s mail: %w", m.purpose, err)
+	}
+	return nil
+}
+
+// mailToken stores m's token for userID and queues its mail, in one
+// transaction: the mail is sent if and only if the token exists. A user
+// deleted meanwhile is ErrUnauthorized.
+func (s *store) mailToken(ctx context.Context, userID string, m mailing) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		err := s.writeMailing(ctx, tx, userID, m)
+		if ent.IsConstraintError(err) { // the user's foreign key: deleted meanwhile
+			return false, ErrUnauthorized.Wrap(err)
+		}
+		return false, err
+	})
+}
+
+// usableToken returns the user of the unspent, unexpired token of purpose
+// stored under hash; anything else is ErrInvalidToken.
+func (s *store) usableToken(ctx context.Context, hash string, purpose accounttoken.Purpose, now time.Time) (string, error) {
+	t, err := s.db.AccountToken.Query().
+		Where(accounttoken.Hash(hash), accounttoken.PurposeEQ(purpose), accounttoken.UsedAtIsNil(), accounttoken.ExpiresAtGT(now)).
+		Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return "", ErrInvalidToken
+	case err != nil:
+		return "", fmt.Errorf("select %s token: %w", purpose, err)
+	}
+	return t.UserID, nil
+}
+
+// lockToken locks userID's row, then its usable token of purpose stored
+// under hash — in the order deleting the user takes them — and returns
+// both. A token spent, expired or of another user meanwhile is
+// ErrInvalidToken.
+func lockToken(ctx context.Context, tx *ent.Tx, userID, hash string, purpose accounttoken.Purpose, now time.Time) (*ent.User, *ent.AccountToken, error) {
+	eu, err := tx.User.Query().Where(user.ID(userID)).Modify(lockForUpdate).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil, ErrInvalidToken
+	case err != nil:
+		return nil, nil, fmt.Errorf("lock user: %w", err)
+	}
+	t, err := tx.AccountToken.Query().
+		Where(accounttoken.Hash(hash), accounttoken.UserID(userID), accounttoken.PurposeEQ(purpose),
+			accounttoken.UsedAtIsNil(), accounttoken.ExpiresAtGT(now)).
+		Modify(lockForUpdate).
+		Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil, ErrInvalidToken
+	case err != nil:
+		return nil, nil, fmt.Errorf("lock %s token: %w", purpose, err)
+	}
+	return eu, t, nil
+}
+
+// spendTokens marks every unspent token of purpose of userID used.
+func spendTokens(ctx context.Context, tx *ent.Tx, userID string, purpose accounttoken.Purpose, now time.Time) error {
+	err := tx.AccountToken.Update().
+		Where(accounttoken.UserID(userID), accounttoken.PurposeEQ(purpose), accounttoken.UsedAtIsNil()).
+		SetUsedAt(now).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("spend %s tokens: %w", purpose, err)
+	}
+	return nil
+}
+
+// verifyEmail spends the verification token stored under hash, with every
+// other of userID, and marks the user's email verified — if the token was
+// mailed to the email the account still has.
+func (s *store) verifyEmail(ctx context.Context, userID, hash string, now time.Time) (User, error) {
+	var u User
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		eu, t, err := lockToken(ctx, tx, userID, hash, accounttoken.PurposeVerifyEmail, now)
+		switch {
+		case err != nil:
+			return false, err
+		case t.Email != eu.Email:
+			return false, ErrInvalidToken
+		}
+		if err := spendTokens(ctx, tx, userID, accounttoken.PurposeVerifyEmail, now); err != nil {
+			return false, err
+		}
+		if !eu.EmailVerified {
+			if eu, err = tx.User.UpdateOne(eu).SetEmailVerified(true).SetUpdatedAt(now).Save(ctx); err != nil {
+				return false, fmt.Errorf("verify email: %w", err)
+			}
+		}
+		u = toUser(eu)
+		return false, nil
+	})
+	return u, err
+}
+
+// resetPassword spends the reset token stored under hash, with every other
+// of userID, stores newHash, marks the email verified when the token went
+// to it, and revokes every session of the user, in one transaction. A
+// disabled account is ErrAccountDisabled.
+func (s *store) resetPassword(ctx context.Context, userID, hash, newHash string, now time.Time) error {
+	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		eu, t, err := lockToken(ctx, tx, userID, hash, accounttoken.PurposeResetPassword, now)
+		switch {
+		case err != nil:
+			return false, err
+		case !eu.IsActive:
+			return false, ErrAccountDisabled
+		}
+		if err := spendTokens(ctx, tx, userID, accounttoken.PurposeResetPassword, now); err != nil {
+			return false, err
+		}
+		upd := tx.User.UpdateOne(eu).SetHashedPassword(newHash).SetUpdatedAt(now)
+		if t.Email == eu.Email {
+			upd.SetEmailVerified(true)
+		}
+		if err := upd.Exec(ctx); err != nil {
+			return false, fmt.Errorf("update password: %w", err)
+		}
+		err = tx.Session.Update().
+			Where(session.UserID(userID), session.RevokedAtIsNil()).
+			SetRevokedAt(now).
+			Exec(ctx)
+		if err != nil {
+			return false, fmt.Errorf("revoke sessions: %w", err)
 		}
 		return false, nil
 	})

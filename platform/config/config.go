@@ -89,6 +89,15 @@ type Auth struct {
 	// MaxSessions is how many live sessions a user keeps; a login beyond
 	// revokes the oldest.
 	MaxSessions int
+	// AppBaseURL is where the links in mails point (APP_BASE_URL).
+	AppBaseURL string
+	// VerifyTTL and ResetTTL are how long an email verification and a
+	// password reset token stay usable.
+	VerifyTTL time.Duration
+	ResetTTL  time.Duration
+	// MailsPerHour bounds the verification mails one account may ask for,
+	// and the reset mails one email may be sent, in an hour.
+	MailsPerHour int
 	// SessionCacheTTL is how long a session found live may be trusted
 	// without asking the database again; 0 (the default) asks on every
 	// request. Revocations in this process take effect at once either way;
@@ -207,6 +216,10 @@ func Load(getenv func(string) string) (Config, error) {
 			RefreshPerSession:  r.intRange("AUTH_REFRESH_PER_SESSION", 1, 1<<30),
 			MaxSessions:        r.intRange("AUTH_MAX_SESSIONS", 1, 1_000_000),
 			JWKS:               r.jwks(),
+			AppBaseURL:         r.baseURL("APP_BASE_URL"),
+			VerifyTTL:          r.duration("AUTH_VERIFY_TTL"),
+			ResetTTL:           r.duration("AUTH_RESET_TTL"),
+			MailsPerHour:       r.intRange("AUTH_MAILS_PER_HOUR", 1, 1_000_000),
 		},
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
@@ -509,6 +522,18 @@ func (r *reader) mailAddress(name string) string {
 		r.fail(name, "%q is not a mail address such as todo <no-reply@example.com>", v)
 	}
 	return v
+}
+
+// baseURL reads an http(s) URL without query or fragment, and returns it
+// without a trailing slash, ready for paths to be appended.
+func (r *reader) baseURL(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		r.fail(name, "%q is not a base URL such as https://todo.example.com", v)
+		return ""
+	}
+	return strings.TrimRight(v, "/")
 }
 
 func (r *reader) origins(name string) []string {

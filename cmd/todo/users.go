@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"todo/modules/auth"
+	"todo/platform/config"
+	"todo/platform/database"
+)
+
+const usersUsage = "usage: todo users list | todo users disable|enable|delete EMAIL"
+
+// usersCmd runs the operators' account commands on the configured
+// database: list every account, disable or enable one (disabling revokes
+// every session at once; enabling revives none), or delete one with its
+// tasks and sessions.
+func usersCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	switch {
+	case len(args) == 1 && args[0] == "list":
+	case len(args) == 2 && (args[0] == "disable" || args[0] == "enable" || args[0] == "delete"):
+	default:
+		return errors.New(usersUsage)
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	db, err := database.Open(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	if err := requireMigrated(ctx, cfg.Database, db); err != nil {
+		return err
+	}
+	admin := auth.NewAdmin(db.Ent, time.Now)
+	if args[0] == "list" {
+		return listUsers(ctx, admin, stdout)
+	}
+	email := args[1]
+	var u auth.User
+	switch args[0] {
+	case "disable":
+		u, err = admin.SetActive(ctx, email, false)
+	case "enable":
+		u, err = admin.SetActive(ctx, email, true)
+	default:
+		u, err = admin.Delete(ctx, email)
+	}
+	if errors.Is(err, auth.ErrUserNotFound) {
+		return fmt.Errorf("no account has the email %q", email)
+	}
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "disable":
+		fmt.Fprintf(stdout, "disabled %s (%s): every session revoked; login answers 403 account_disabled\n", printable(u.Email), u.ID)
+	case "enable":
+		fmt.Fprintf(stdout, "enabled %s (%s): its owner can log in again; old sessions stay revoked\n", printable(u.Email), u.ID)
+	default:
+		fmt.Fprintf(stdout, "deleted %s (%s) with its tasks and sessions\n", printable(u.Email), u.ID)
+	}
+	return nil
+}
+
+// requireMigrated refuses to act on a database whose schema is behind.
+func requireMigrated(ctx context.Context, cfg config.Database, db *database.DB) error {
+	pending, err := pendingMigrations(ctx, cfg, db)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%d migration(s) pending: run `todo migrate apply` first", len(pending))
+	}
+	return nil
+}
+
+func listUsers(ctx context.Context, admin *auth.Admin, stdout io.Writer) error {
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tEMAIL\tNAME\tACTIVE\tVERIFIED\tCREATED")
+	n := 0
+	err := admin.Users(ctx, func(u auth.User) error {
+		n++
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, printable(u.Email), printable(u.Name), u.IsActive, u.EmailVerified,
+			u.CreatedAt.UTC().Format(time.RFC3339))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d account(s)\n", n)
+	return nil
+}
+
+// printable keeps what users typed from driving the operator's terminal:
+// control and format characters (escape sequences, bidirectional
+// overrides) and tabs are shown as U+FFFD.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || !unicode.IsPrint(r) && r != ' ' {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,76 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"todo/ent"
+	"todo/ent/user"
+)
+
+// Admin is what operators do to accounts from the command line (`todo
+// users …`), straight on the database, without the HTTP surface.
+type Admin struct {
+	store *store
+	now   func() time.Time
+}
+
+// NewAdmin returns the operators' account commands on db.
+func NewAdmin(db *ent.Client, now func() time.Time) *Admin {
+	return &Admin{store: &store{db: db}, now: now}
+}
+
+// adminPage is how many users Users reads at a time.
+const adminPage = 500
+
+// Users calls fn with every account, oldest first, reading them a page at a
+// time so that a large table is never held in memory.
+func (a *Admin) Users(ctx context.Context, fn func(User) error) error {
+	after := ""
+	for {
+		q := a.store.db.User.Query().Order(ent.Asc(user.FieldID)).Limit(adminPage)
+		if after != "" {
+			q.Where(user.IDGT(after))
+		}
+		page, err := q.All(ctx)
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		for _, u := range page {
+			if err := fn(toUser(u)); err != nil {
+				return err
+			}
+		}
+		if len(page) < adminPage {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// SetActive enables or disables the account with email. Disabling revokes
+// every session of the account in the same transaction, so enabling it
+// again revives none: its owner logs in anew.
+func (a *Admin) SetActive(ctx context.Context, email string, active bool) (User, error) {
+	return a.store.setActive(ctx, normalizeEmail(email), active, dbTime(a.now()))
+}
+
+// Delete deletes the account with email, with its sessions and tasks.
+func (a *Admin) Delete(ctx context.Context, email string) (User, error) {
+	u, err := a.store.db.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return User{}, ErrUserNotFound
+	case err != nil:
+		return User{}, fmt.Errorf("select user: %w", err)
+	}
+	err = a.store.db.User.DeleteOneID(u.ID).Exec(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return User{}, ErrUserNotFound
+	case err != nil:
+		return User{}, fmt.Errorf("delete user: %w", err)
+	}
+	return toUser(u), nil
+}
