@@ -229,7 +229,8 @@ func TestSecuredOperations(t *testing.T) {
 	slices.Sort(open)
 	want := []string{
 		"GET /docs", "GET /docs/{asset}", "GET /healthz", "GET /openapi.yaml", "GET /readyz",
-		"POST /api/v1/auth/login", "POST /api/v1/auth/logout", "POST /api/v1/auth/refresh", "POST /api/v1/auth/register",
+		"POST /api/v1/auth/login", "POST /api/v1/auth/logout", "POST /api/v1/auth/password-reset/confirm",
+		"POST /api/v1/auth/password-reset/request", "POST /api/v1/auth/refresh", "POST /api/v1/auth/register", "POST /api/v1/auth/verify-email",
 	}
 	if !slices.Equal(open, want) {
 		t.Errorf("operations without security:\ngot  %v\nwant %v", open, want)

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -56,7 +57,9 @@ func (a *Admin) SetActive(ctx context.Context, email string, active bool) (User,
 	return a.store.setActive(ctx, normalizeEmail(email), active, dbTime(a.now()))
 }
 
-// Delete deletes the account with email, with its sessions and tasks.
+// Delete deletes the account with email, with its sessions and tasks. An
+// external account's deletion is recorded, so that no token its issuer
+// signed before brings it back.
 func (a *Admin) Delete(ctx context.Context, email string) (User, error) {
 	u, err := a.store.db.User.Query().Where(user.Email(normalizeEmail(email))).Only(ctx)
 	switch {
@@ -65,9 +68,13 @@ func (a *Admin) Delete(ctx context.Context, email string) (User, error) {
 	case err != nil:
 		return User{}, fmt.Errorf("select user: %w", err)
 	}
-	err = a.store.db.User.DeleteOneID(u.ID).Exec(ctx)
+	if isExternalHash(u.HashedPassword) {
+		err = a.store.deleteExternalUser(ctx, u.ID, u.HashedPassword, dbTime(a.now()))
+	} else {
+		err = a.store.db.User.DeleteOneID(u.ID).Exec(ctx)
+	}
 	switch {
-	case ent.IsNotFound(err):
+	case ent.IsNotFound(err), errors.Is(err, ErrUnauthorized): // deleted meanwhile
 		return User{}, ErrUserNotFound
 	case err != nil:
 		return User{}, fmt.Errorf("delete user: %w", err)

@@ -132,8 +132,12 @@ func humanDuration(d time.Duration) string {
 }
 
 // RequestVerification mails the caller a link that verifies its email,
-// unless it is verified already. It is limited per account.
+// unless it is verified already. It is limited per account. An external
+// account's email is its issuer's to verify: ErrExternalAccount.
 func (s *Service) RequestVerification(ctx context.Context, p httpx.Principal) error {
+	if p.External {
+		return ErrExternalAccount.WithDetail("the email of an external account is verified by its identity provider")
+	}
 	if err := allow(s.mails, "verify:"+p.UserID, s.now()); err != nil {
 		return err
 	}
@@ -201,7 +205,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email, clientIP stri
 
 func (s *Service) requestReset(ctx context.Context, email string) error {
 	cred, found, err := s.store.credentialsByEmail(ctx, email)
-	if err != nil || !found || !cred.IsActive {
+	// An external account has no password here to reset: no mail, and the
+	// same answer as for any other email.
+	if err != nil || !found || !cred.IsActive || isExternalHash(cred.Hash) {
 		return err
 	}
 	m, err := s.resetMailing(cred.Email)
