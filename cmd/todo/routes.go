@@ -57,7 +57,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	}
 	reg.MustRegister(mailer.Collector())
 	bind := httpx.NewBinder()
-	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind})
+	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind, WakeMail: mailer.Wake})
 	if err != nil {
 		return nil, err
 	}

@@ -123,8 +123,8 @@ func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 		t.Fatalf("new engine: %v", err)
 	}
 	clk := newClock()
-	outbox := &testOutbox{}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), Outbox: outbox})
+	outbox := &testOutbox{db: db}
+	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}

@@ -9,28 +9,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"todo/ent"
 	"todo/ent/accounttoken"
 	"todo/platform/httpx"
+	"todo/platform/mail"
 )
-
-// Outbox queues mail in the transaction that makes what the mail carries,
-// and nudges the sender once that transaction has committed. The mail
-// platform implements it.
-type Outbox interface {
-	Enqueue(ctx context.Context, tx *ent.Tx, m Mail) error
-	Wake()
-}
-
-// Mail is one message for the outbox. Body may hold the marker
-// SecretMarker, which the sender replaces with Secret; the outbox forgets
-// Secret once the mail is sent.
-type Mail struct {
-	To, Subject, Body, Secret string
-}
-
-// SecretMarker stands for the token in a queued mail's body.
-const SecretMarker = "{{secret}}"
 
 // accountTokenBytes is the entropy of a verification or reset token: 256
 // bits, URL-safe base64 ([A-Za-z0-9_-]).
@@ -65,7 +47,7 @@ type mailing struct {
 	email     string
 	now       time.Time
 	expiresAt time.Time
-	mail      Mail
+	mail      mail.Message
 }
 
 // verificationMailing makes the token and mail that verify email.
@@ -78,12 +60,12 @@ func (s *Service) verificationMailing(email string) (mailing, error) {
 	return mailing{
 		purpose: accounttoken.PurposeVerifyEmail, hash: hash, token: token, email: email,
 		now: now, expiresAt: now.Add(s.cfg.VerifyTTL),
-		mail: Mail{
+		mail: mail.Message{
 			To:      email,
 			Subject: "Confirm your email address",
 			Body: "Hello,\n\n" +
 				"To confirm that this address is yours, open this link within " + humanDuration(s.cfg.VerifyTTL) + ":\n\n" +
-				s.cfg.AppBaseURL + "/verify-email?token=" + SecretMarker + "\n\n" +
+				s.cfg.AppBaseURL + "/verify-email?token=" + mail.SecretMarker + "\n\n" +
 				"If you did not create an account, ignore this mail.\n",
 			Secret: token,
 		},
@@ -100,13 +82,13 @@ func (s *Service) resetMailing(email string) (mailing, error) {
 	return mailing{
 		purpose: accounttoken.PurposeResetPassword, hash: hash, token: token, email: email,
 		now: now, expiresAt: now.Add(s.cfg.ResetTTL),
-		mail: Mail{
+		mail: mail.Message{
 			To:      email,
 			Subject: "Reset your password",
 			Body: "Hello,\n\n" +
 				"Someone asked to reset the password of the account with this address. To choose a new password, " +
 				"open this link within " + humanDuration(s.cfg.ResetTTL) + ":\n\n" +
-				s.cfg.AppBaseURL + "/reset-password?token=" + SecretMarker + "\n\n" +
+				s.cfg.AppBaseURL + "/reset-password?token=" + mail.SecretMarker + "\n\n" +
 				"If it was not you, ignore this mail: the password stays as it is.\n",
 			Secret: token,
 		},
@@ -155,7 +137,7 @@ func (s *Service) RequestVerification(ctx context.Context, p httpx.Principal) er
 	if err := s.store.mailToken(ctx, p.UserID, m); err != nil {
 		return err
 	}
-	s.outbox.Wake()
+	s.wakeMail()
 	return nil
 }
 
@@ -217,7 +199,7 @@ func (s *Service) requestReset(ctx context.Context, email string) error {
 	if err := s.store.mailToken(ctx, cred.ID, m); err != nil {
 		return err
 	}
-	s.outbox.Wake()
+	s.wakeMail()
 	return nil
 }
 

@@ -1,66 +1,58 @@
 package auth
 
 import (
-	"context"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"todo/ent"
 	"todo/ent/accounttoken"
+	"todo/ent/mailoutbox"
 	"todo/platform/apitest"
 	"todo/platform/config"
 	"todo/platform/database"
+	"todo/platform/mail"
 )
 
-// testOutbox records the mails of committed transactions only, as the
-// transactional outbox delivers them: a mail queued in a transaction that
-// rolls back is never sent.
+// testOutbox reads the mail the module queued from the real outbox table,
+// in the order it was queued, and counts the nudges of the mail worker.
 type testOutbox struct {
-	mu    sync.Mutex
-	mails []Mail
+	db    *database.DB
 	wakes atomic.Int32
 }
 
-func (o *testOutbox) Enqueue(_ context.Context, tx *ent.Tx, m Mail) error {
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			err := next.Commit(ctx, tx)
-			if err == nil {
-				o.mu.Lock()
-				o.mails = append(o.mails, m)
-				o.mu.Unlock()
-			}
-			return err
-		})
-	})
-	return nil
+func (o *testOutbox) wake() { o.wakes.Add(1) }
+
+// queued is a mail in the outbox.
+type queued struct {
+	To, Subject, Body, Secret string
 }
 
-func (o *testOutbox) Wake() { o.wakes.Add(1) }
-
-// to returns the mails sent to addr, oldest first.
-func (o *testOutbox) to(addr string) []Mail {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []Mail
-	for _, m := range o.mails {
-		if m.To == addr {
-			out = append(out, m)
+// to returns the mails queued for addr, oldest first.
+func (o *testOutbox) to(t *testing.T, addr string) []queued {
+	t.Helper()
+	rows, err := o.db.Ent.MailOutbox.Query().Where(mailoutbox.ToAddr(addr)).Order(ent.Asc(mailoutbox.FieldID)).All(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]queued, len(rows))
+	for i, r := range rows {
+		out[i] = queued{To: r.ToAddr, Subject: r.Subject, Body: r.Body}
+		if r.Secret != nil {
+			out[i].Secret = *r.Secret
 		}
 	}
 	return out
 }
 
-var tokenInLink = regexp.MustCompile(`^https://todo\.example/(verify-email|reset-password)\?token=` + regexp.QuoteMeta(SecretMarker) + `$`)
+var tokenInLink = regexp.MustCompile(`^https://todo\.example/(verify-email|reset-password)\?token=` + regexp.QuoteMeta(mail.SecretMarker) + `$`)
 
 // tokenOf checks a mail's link and returns the token it carries, and the
 // page the link opens.
-func tokenOf(t *testing.T, m Mail) (page, token string) {
+func tokenOf(t *testing.T, m queued) (page, token string) {
 	t.Helper()
 	for _, line := range strings.Split(m.Body, "\n") {
 		if sub := tokenInLink.FindStringSubmatch(line); sub != nil {
@@ -77,7 +69,7 @@ func tokenOf(t *testing.T, m Mail) (page, token string) {
 // lastToken is the token of the newest mail to addr, which must open page.
 func lastToken(t *testing.T, e *env, addr, page string) string {
 	t.Helper()
-	mails := e.outbox.to(addr)
+	mails := e.outbox.to(t, addr)
 	if len(mails) == 0 {
 		t.Fatalf("no mail to %s", addr)
 	}
@@ -108,7 +100,7 @@ func TestEmailVerification(t *testing.T) {
 		expectStatus(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken)), http.StatusAccepted)
 		expectStatus(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken)), http.StatusAccepted)
 		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken)), http.StatusTooManyRequests, "rate_limited")
-		if n := len(e.outbox.to("verify@example.com")); n != 3 {
+		if n := len(e.outbox.to(t, "verify@example.com")); n != 3 {
 			t.Fatalf("%d mails, want 3", n)
 		}
 		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil), http.StatusUnauthorized, "unauthorized")
@@ -132,7 +124,7 @@ func TestEmailVerification(t *testing.T) {
 			t.Error("login after verification: email_verified false")
 		}
 		expectStatus(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken)), http.StatusAccepted)
-		if n := len(e.outbox.to("verify@example.com")); n != 3 {
+		if n := len(e.outbox.to(t, "verify@example.com")); n != 3 {
 			t.Fatalf("a verified account was mailed again: %d mails", n)
 		}
 	})
@@ -195,7 +187,7 @@ func TestPasswordReset(t *testing.T) {
 		if string(known.Body) != string(unknown.Body) {
 			t.Fatalf("bodies differ: %s vs %s", known.Body, unknown.Body)
 		}
-		if n := len(e.outbox.to("nobody@example.com")); n != 0 {
+		if n := len(e.outbox.to(t, "nobody@example.com")); n != 0 {
 			t.Fatalf("%d mails to an email with no account", n)
 		}
 		first := lastToken(t, e, "reset@example.com", "reset-password")
@@ -246,7 +238,7 @@ func TestPasswordResetDisabledAccount(t *testing.T) {
 	}
 	// A disabled account gets no mail, and cannot spend an earlier token.
 	expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "disabled-reset@example.com"}), http.StatusAccepted)
-	if n := len(e.outbox.to("disabled-reset@example.com")); n != 2 { // register's and the first reset's
+	if n := len(e.outbox.to(t, "disabled-reset@example.com")); n != 2 { // register's and the first reset's
 		t.Fatalf("%d mails, want 2", n)
 	}
 	expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": tok, "new_password": "a new password"}), http.StatusForbidden, "account_disabled")

@@ -24,8 +24,10 @@ type Deps struct {
 	Log    *slog.Logger
 	Now    func() time.Time
 	Binder *httpx.Binder
-	// Outbox queues the verification and reset mails.
-	Outbox Outbox
+	// WakeMail nudges the mail worker after a transaction queued mail (the
+	// verification and reset mails, through platform/mail's outbox); nil
+	// leaves them to the worker's next poll.
+	WakeMail func()
 }
 
 // Module is the auth module: its routes and its authentication middleware.
@@ -37,8 +39,8 @@ type Module struct {
 // New builds the module. It computes the dummy password hash that unknown
 // emails are checked against, one bcrypt at the configured cost.
 func New(ctx context.Context, d Deps) (*Module, error) {
-	if d.DB == nil || d.Log == nil || d.Now == nil || d.Binder == nil || d.Outbox == nil {
-		return nil, errors.New("auth: Deps.DB, Log, Now, Binder and Outbox are required")
+	if d.DB == nil || d.Log == nil || d.Now == nil || d.Binder == nil {
+		return nil, errors.New("auth: Deps.DB, Log, Now and Binder are required")
 	}
 	svc, err := NewService(ctx, d)
 	if err != nil {

@@ -63,7 +63,9 @@ type Service struct {
 	accountFails *failures
 	addrFails    *failures
 	touch        *touchThrottle
-	outbox       Outbox
+	// wakeMail nudges the mail worker once a transaction that queued mail
+	// has committed.
+	wakeMail func()
 	// resetFloor is how long a password reset request takes at least,
 	// whether or not its email has an account.
 	resetFloor time.Duration
@@ -87,6 +89,10 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	wakeMail := d.WakeMail
+	if wakeMail == nil {
+		wakeMail = func() {}
+	}
 	dummy, err := bcrypt.GenerateFromPassword([]byte("dummy password for unknown emails"), d.Config.BcryptCost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
@@ -103,8 +109,8 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		extHash = externalHash(j.Issuer)
 	}
 	return &Service{
-		store:        &store{db: d.DB, outbox: d.Outbox},
-		outbox:       d.Outbox,
+		store:        &store{db: d.DB},
+		wakeMail:     wakeMail,
 		resetFloor:   resetRequestFloor,
 		mails:        newLimiter(d.Config.MailsPerHour, time.Hour),
 		cfg:          d.Config,
@@ -204,7 +210,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 	if err != nil {
 		return TokenPair{}, err
 	}
-	s.outbox.Wake()
+	s.wakeMail()
 	return s.pair(u, sess.ID, refresh)
 }
 

@@ -18,13 +18,13 @@ import (
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/user"
+	"todo/platform/mail"
 )
 
 // store is the auth module's only door to the database; Ent types and
 // errors stop here.
 type store struct {
-	db     *ent.Client
-	outbox Outbox
+	db *ent.Client
 }
 
 // newSession is a session to open together with its first refresh token.
@@ -773,7 +773,7 @@ func (s *store) writeMailing(ctx context.Context, tx *ent.Tx, userID string, m m
 	if err != nil {
 		return fmt.Errorf("insert %s token: %w", m.purpose, err)
 	}
-	if err := s.outbox.Enqueue(ctx, tx, m.mail); err != nil {
+	if err := mail.Enqueue(ctx, tx, m.mail); err != nil {
 		return fmt.Errorf("queue %s mail: %w", m.purpose, err)
 	}
 	return nil
