@@ -3,9 +3,35 @@ package auth
 import (
 	"context"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
+
+// ipv6ClientBits is the prefix of an IPv6 address that names one client:
+// a /64 is the smallest network a home or a server is given, and every
+// address in it is the same client's for the asking.
+const ipv6ClientBits = 64
+
+// clientKey is the client an address stands for in the per-address limits,
+// the failure lock and the shares of the hashing slots: an IPv4 address
+// itself (an IPv4-mapped IPv6 one unmapped), an IPv6 address its /64.
+// Anything else is its own key.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(ipv6ClientBits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
 
 // limiter allows each key n attempts per period with the generic cell rate
 // algorithm: a burst of n, then one every period/n. It keeps one time per

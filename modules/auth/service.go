@@ -157,6 +157,7 @@ type LoginInput struct {
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, error) {
 	now := s.now()
+	in.ClientIP = clientKey(in.ClientIP)
 	if err := allow(s.perIP, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
@@ -189,6 +190,7 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 // not failed lately, gets through whatever others try.
 func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	now := s.now()
+	in.ClientIP = clientKey(in.ClientIP)
 	if err := allow(s.perIP, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
@@ -438,6 +440,7 @@ func (s *Service) DeleteAccount(ctx context.Context, p httpx.Principal, clientIP
 // then, when the password is right, runs too (hashing a new password).
 func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, clientIP, password string, then func() error) (string, error) {
 	now := s.now()
+	clientIP = clientKey(clientIP)
 	if err := allow(s.perIP, clientIP, now); err != nil {
 		return "", err
 	}
@@ -531,7 +534,7 @@ const maxFailureKeys = 200_000
 func failureMemory(c config.Auth) time.Duration { return max(c.FailureBackoffMax, 15*time.Minute) }
 
 // addrKey and accountKey name the principals that share the hashing slots:
-// a client address before sign-in, an account after.
+// a client (clientKey) before sign-in, an account after.
 func addrKey(clientIP string) string  { return "addr:" + clientIP }
 func accountKey(userID string) string { return "user:" + userID }
 

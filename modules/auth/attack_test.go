@@ -1,0 +1,90 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"todo/platform/config"
+)
+
+// The regression tests of the third adversarial review of the account
+// endpoints (docs/reliability.md); each failed before its fix.
+
+// TestIPv6ClientsLimitedPerPrefix: a client on IPv6 holds a whole /64
+// (2^64 addresses), so limits keyed by the full address are no limits: a
+// new address per request escaped the per-address rate limit, the failure
+// lock (which applies only to addresses that failed lately) and the
+// per-principal share of the hashing slots. An IPv6 client is its /64.
+func TestIPv6ClientsLimitedPerPrefix(t *testing.T) {
+	addr := func(i int) string { return fmt.Sprintf("2001:db8:a:b::%x", i+1) }
+	t.Run("rate", func(t *testing.T) {
+		e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) { c.RatePerIP = 2 }))
+		s := e.server(t)
+		for i := range 2 {
+			expectProblem(t, s.Do("POST", "/api/v1/auth/login", body{"email": "v6-rate@example.com", "password": "guess"}, xff(addr(i))), http.StatusUnauthorized, "invalid_credentials")
+		}
+		expectProblem(t, s.Do("POST", "/api/v1/auth/login", body{"email": "v6-rate@example.com", "password": "guess"}, xff(addr(2))), http.StatusTooManyRequests, "rate_limited")
+		// Another /64 is another client.
+		expectProblem(t, s.Do("POST", "/api/v1/auth/login", body{"email": "v6-rate@example.com", "password": "guess"}, xff("2001:db8:a:c::1")), http.StatusUnauthorized, "invalid_credentials")
+	})
+	t.Run("failure-lock", func(t *testing.T) {
+		e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) { c.FailuresPerAccount = 1 }))
+		s := e.server(t)
+		register(t, s, "v6-lock@example.com")
+		locked := 0
+		for i := range 20 {
+			r := s.Do("POST", "/api/v1/auth/login", body{"email": "v6-lock@example.com", "password": fmt.Sprintf("guess %d", i)}, xff(addr(i)))
+			switch r.Status {
+			case http.StatusUnauthorized:
+			case http.StatusTooManyRequests:
+				locked++
+			default:
+				t.Fatalf("guess %d: %d %s", i, r.Status, r.Body)
+			}
+		}
+		// One free failure, a second that locks: the clock does not move,
+		// so the other 18 are refused.
+		if locked != 18 {
+			t.Fatalf("%d of 20 guesses from one /64 refused, want 18", locked)
+		}
+		login(t, s, "v6-lock@example.com", testPassword, xff("2001:db8:ffff::1"))
+	})
+	t.Run("hashing-share", func(t *testing.T) {
+		// One slot and a queue of 7: one position per principal.
+		e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) {
+			c.HashSlots = 1
+			c.HashQueue = 7
+		}))
+		s := e.server(t)
+		waitQueued, release := holdSlot(t, e)
+		first := sendAsync(s, "POST", "/api/v1/auth/login", body{"email": "v6-share@example.com", "password": "guess"}, xff(addr(0)))
+		waitQueued(1)
+		st, b, err := send(s, "POST", "/api/v1/auth/login", body{"email": "v6-share@example.com", "password": "guess"}, xff(addr(1)))
+		if err != nil || st != http.StatusTooManyRequests {
+			t.Errorf("a second login from the same /64 while the first waits: %d %s %v; want 429", st, b, err)
+		}
+		release()
+		if r := <-first; r.status != http.StatusUnauthorized {
+			t.Fatalf("first: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// TestClientKey: the principal a client address stands for in the limits.
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                 "192.0.2.7",
+		"::ffff:192.0.2.7":          "192.0.2.7",
+		"2001:db8:a:b:1:2:3:4":      "2001:db8:a:b::/64",
+		"2001:DB8:A:B::9":           "2001:db8:a:b::/64",
+		"fe80::1%eth0":              "fe80::/64",
+		"not an address":            "not an address",
+		"":                          "",
+		"2001:db8:a:c:ffff::ffff:1": "2001:db8:a:c::/64",
+	} {
+		if got := clientKey(in); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
