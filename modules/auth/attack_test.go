@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"todo/platform/config"
 )
@@ -86,5 +87,50 @@ func TestClientKey(t *testing.T) {
 		if got := clientKey(in); got != want {
 			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestFailureLockHoldsForConcurrentGuesses: the failure lock was checked
+// only before the wait for a hashing slot, so guesses sent together all
+// passed it before the first of them failed: each window of the backoff
+// gave as many guesses as a client's share of the slots, not one. The lock
+// is checked again once the slot is held.
+func TestFailureLockHoldsForConcurrentGuesses(t *testing.T) {
+	e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) {
+		c.FailuresPerAccount = 0 // every failure locks
+		c.HashSlots = 1
+		c.HashQueue = 31 // four positions per principal
+	}))
+	s := e.server(t)
+	register(t, s, "concurrent-guess@example.com")
+	thief := "203.0.113.77"
+	guess := func(i int) body {
+		return body{"email": "concurrent-guess@example.com", "password": fmt.Sprintf("guess %d", i)}
+	}
+	// The first failure locks the account for a second against the thief.
+	expectProblem(t, s.Do("POST", "/api/v1/auth/login", guess(0), xff(thief)), http.StatusUnauthorized, "invalid_credentials")
+	expectProblem(t, s.Do("POST", "/api/v1/auth/login", guess(1), xff(thief)), http.StatusTooManyRequests, "rate_limited")
+	e.clock.Advance(time.Second)
+	// The lock is over: the thief sends four guesses at once.
+	waitQueued, release := holdSlot(t, e)
+	var results []<-chan result
+	for i := range 4 {
+		results = append(results, sendAsync(s, "POST", "/api/v1/auth/login", guess(i+2), xff(thief)))
+	}
+	waitQueued(4)
+	release()
+	checked := 0
+	for _, ch := range results {
+		r := <-ch
+		switch r.status {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("guess: %d %s %v", r.status, r.body, r.err)
+		}
+	}
+	if checked != 1 {
+		t.Fatalf("%d of 4 concurrent guesses were checked after the lock ended, want 1", checked)
 	}
 }

@@ -199,8 +199,14 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	}
 	var cred credentials
 	// The slot is taken before the lookup, so that a shed request costs no
-	// database round trip.
+	// database round trip. The lock is checked again in the slot: guesses
+	// sent together all passed the first check before any of them failed.
+	// (At the request's start time: a failure recorded since locks until
+	// after it, and counts as recent.)
 	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
+		if err := s.checkFailures(in.Email, in.ClientIP, now); err != nil {
+			return err
+		}
 		var err error
 		cred, err = s.checkCredentials(ctx, in.Email, in.Password)
 		return err
@@ -455,6 +461,9 @@ func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, client
 		return "", err
 	}
 	err = s.withSlot(ctx, accountKey(p.UserID), func() error {
+		if err := s.checkFailures(cred.Email, clientIP, now); err != nil {
+			return err // locked while this request waited (see Login)
+		}
 		ok, err := checkPassword([]byte(cred.Hash), password)
 		switch {
 		case err != nil:
