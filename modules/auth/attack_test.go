@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"todo/platform/apitest"
 	"todo/platform/config"
 )
 
@@ -132,5 +133,50 @@ func TestFailureLockHoldsForConcurrentGuesses(t *testing.T) {
 	}
 	if checked != 1 {
 		t.Fatalf("%d of 4 concurrent guesses were checked after the lock ended, want 1", checked)
+	}
+}
+
+// TestFailureBackoffOutlastsItsLongestLock: a failure was forgotten after
+// max(AUTH_FAILURE_BACKOFF_MAX, 15 min) without another, which is exactly
+// when the longest lock ends; so whoever waited out that lock found the
+// account's record reset and its free failures whole again. After the
+// longest lock the next failure must lock for as long again.
+func TestFailureBackoffOutlastsItsLongestLock(t *testing.T) {
+	e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) {
+		c.FailuresPerAccount = 3
+		c.FailureBackoffMax = 15 * time.Minute
+	}))
+	s := e.server(t)
+	register(t, s, "longest-lock@example.com")
+	thief := "203.0.113.78"
+	guess := func() *apitest.Response {
+		return s.Do("POST", "/api/v1/auth/login", body{"email": "longest-lock@example.com", "password": "guess"}, xff(thief))
+	}
+	// Fail until the lock reaches its longest, waiting out each lock.
+	for i := 0; ; i++ {
+		if i == 100 {
+			t.Fatal("the lock never reached AUTH_FAILURE_BACKOFF_MAX")
+		}
+		r := guess()
+		if r.Status == http.StatusUnauthorized {
+			continue
+		}
+		expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+		ra := r.Header.Get("Retry-After")
+		if ra == "900" {
+			break
+		}
+		wait, err := time.ParseDuration(ra + "s")
+		if err != nil {
+			t.Fatalf("Retry-After %q", ra)
+		}
+		e.clock.Advance(wait)
+	}
+	e.clock.Advance(15 * time.Minute) // the longest lock is over
+	expectProblem(t, guess(), http.StatusUnauthorized, "invalid_credentials")
+	r := guess()
+	expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+	if r.Header.Get("Retry-After") != "900" {
+		t.Errorf("Retry-After %q after a failure following the longest lock, want 900", r.Header.Get("Retry-After"))
 	}
 }

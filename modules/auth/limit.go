@@ -95,8 +95,11 @@ func retrySeconds(d time.Duration) int { return max(int(math.Ceil(d.Seconds())),
 // client address) and turns a run of them into an exponential backoff: the
 // first free failures cost nothing, each one after them locks the key for
 // twice as long as the one before (base, 2·base, 4·base, … up to maxWait).
-// A key's record is forgotten once it has seen no failure for forget, so
-// its memory is bounded by the keys that failed within that window (and by
+// A key's record is forgotten once it has been quiet for forget: no failure
+// and no lock in that time. Counting the quiet time from the lock's end,
+// not from the failure, matters once the lock reaches forget: whoever waits
+// out the longest lock must find the record, not free failures again. Its
+// memory is bounded by the keys that failed within that window (and by
 // maxKeys whatever happens).
 type failures struct {
 	mu        sync.Mutex
@@ -113,6 +116,12 @@ type failureRecord struct {
 	count int       // failures since the record was started
 	last  time.Time // the latest failure
 	until time.Time // locked until then
+}
+
+// quiet reports whether neither a failure nor a lock of r was within
+// forget before now.
+func (r failureRecord) quiet(now time.Time, forget time.Duration) bool {
+	return now.Sub(r.last) >= forget && now.Sub(r.until) >= forget
 }
 
 func newFailures(free int, base, maxWait, forget time.Duration, maxKeys int) *failures {
@@ -152,7 +161,7 @@ func (f *failures) fail(key string, now time.Time) {
 			break
 		}
 	}
-	if ok && now.Sub(r.last) >= f.forget {
+	if ok && r.quiet(now, f.forget) {
 		r = failureRecord{}
 	}
 	r.count++
@@ -167,15 +176,15 @@ func (f *failures) fail(key string, now time.Time) {
 	f.m[key] = r
 }
 
-// sweep drops the records no failure has touched for the forget window,
-// at most once per window.
+// sweep drops the records that have been quiet for the forget window, at
+// most once per window.
 func (f *failures) sweep(now time.Time) {
 	if now.Sub(f.lastSweep) < f.forget {
 		return
 	}
 	f.lastSweep = now
 	for k, r := range f.m {
-		if now.Sub(r.last) >= f.forget && !now.Before(r.until) {
+		if r.quiet(now, f.forget) {
 			delete(f.m, k)
 		}
 	}

@@ -538,8 +538,9 @@ func (s *Service) recordFailure(email, clientIP string, now time.Time) {
 // maxFailureKeys bounds each failure table: some 100 bytes an entry.
 const maxFailureKeys = 200_000
 
-// failureMemory is how long a failure is remembered: as long as the longest
-// backoff, and at least a quarter of an hour.
+// failureMemory is how long a failure is remembered after it and its lock:
+// as long as the longest backoff, and at least a quarter of an hour. An
+// address counts as having failed lately for as long after its failure.
 func failureMemory(c config.Auth) time.Duration { return max(c.FailureBackoffMax, 15*time.Minute) }
 
 // addrKey and accountKey name the principals that share the hashing slots:
