@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"todo/platform/apitest"
 	"todo/platform/config"
+	"todo/platform/database"
 )
 
 // The regression tests of the third adversarial review of the account
@@ -179,4 +181,42 @@ func TestFailureBackoffOutlastsItsLongestLock(t *testing.T) {
 	if r.Header.Get("Retry-After") != "900" {
 		t.Errorf("Retry-After %q after a failure following the longest lock, want 900", r.Header.Get("Retry-After"))
 	}
+}
+
+// TestLoginRacingDisableRevivesNoSession: a login that checked the password
+// of an active account while an operator disabled it opened its session
+// after the disabling had revoked the others; enabling the account again
+// later revived that session. The session is opened only if the account is
+// still active, in the same transaction.
+func TestLoginRacingDisableRevivesNoSession(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t))
+		s := e.server(t)
+		p := register(t, s, "race-disable@example.com")
+		svc := e.mod.svc
+		orig := svc.now
+		calls := 0
+		svc.now = func() time.Time {
+			if calls++; calls == 2 { // Login: limits, then newSession after the check
+				if _, err := svc.store.setActive(context.Background(), p.User.Email, false, dbTime(orig())); err != nil {
+					t.Errorf("disable: %v", err)
+				}
+			}
+			return orig()
+		}
+		r := s.Do("POST", "/api/v1/auth/login", body{"email": "race-disable@example.com", "password": testPassword})
+		svc.now = orig
+		if _, err := svc.SetActive(t.Context(), "race-disable@example.com", true); err != nil {
+			t.Fatal(err)
+		}
+		if r.Status == http.StatusOK {
+			var pair pairJSON
+			r.JSON(&pair)
+			if g := s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(pair.AccessToken)); g.Status == http.StatusOK {
+				t.Fatalf("a login racing the disabling kept a session the enabling revived")
+			}
+			return
+		}
+		expectProblem(t, r, http.StatusForbidden, "account_disabled")
+	})
 }

@@ -114,7 +114,10 @@ func (s *store) createUser(ctx context.Context, email, name, hash string, ns new
 
 // createSession opens a session for userID with its first refresh token,
 // only if the user's password hash is still hash, the one the login just
-// checked: a password changed since is ErrInvalidCredentials. The user's
+// checked, and the user is still active: a password changed since is
+// ErrInvalidCredentials, an account disabled since ErrAccountDisabled (a
+// session opened after the disabling revoked the others would live again
+// when the account is enabled). The user's
 // row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
 // serialises writers) so that a password change waits for the session and
 // then revokes it with the others, and so that concurrent logins of one
@@ -125,16 +128,21 @@ func (s *store) createSession(ctx context.Context, userID, hash string, ns newSe
 		evicted []string
 	)
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
-		ids, err := tx.User.Query().
+		var rows []struct {
+			Active bool `json:"is_active"`
+		}
+		err := tx.User.Query().
 			Where(user.ID(userID), user.HashedPassword(hash)).
-			Select(user.FieldID).
+			Select(user.FieldIsActive).
 			Modify(lockForUpdate).
-			Strings(ctx)
+			Scan(ctx, &rows)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("lock user: %w", err)
-		case len(ids) == 0:
+		case len(rows) == 0:
 			return false, ErrInvalidCredentials
+		case !rows[0].Active:
+			return false, ErrAccountDisabled
 		}
 		if sess, err = openSession(ctx, tx, userID, ns); err != nil {
 			return false, err
