@@ -220,3 +220,34 @@ func TestLoginRacingDisableRevivesNoSession(t *testing.T) {
 		expectProblem(t, r, http.StatusForbidden, "account_disabled")
 	})
 }
+
+// TestSignedInGuessesLockedAcrossAddresses: with a stolen access token, the
+// current password could be guessed from a new address each time (any
+// botnet or proxy pool) without ever meeting the account's failure lock,
+// which spared every address that had not failed lately. A signed-in
+// password check is also refused while the account is locked and its
+// session failed lately; the owner's other sessions are not.
+func TestSignedInGuessesLockedAcrossAddresses(t *testing.T) {
+	e := pgEnv(t, withTrustedLoopback(), withConfig(func(c *config.Auth) { c.FailuresPerAccount = 2 }))
+	s := e.server(t)
+	stolen := register(t, s, "stolen-token@example.com")
+	owner := login(t, s, "stolen-token@example.com", testPassword, xff("198.51.100.40"))
+	refused := 0
+	for i := range 20 {
+		ip := fmt.Sprintf("192.0.2.%d", i+1)
+		r := s.Do("DELETE", "/api/v1/users/me", body{"password": fmt.Sprintf("guess %d", i)}, bearerAt(stolen.AccessToken, ip))
+		switch r.Status {
+		case http.StatusForbidden:
+		case http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Fatalf("guess %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	// Two free failures, a third that locks; the clock does not move.
+	if refused != 17 {
+		t.Fatalf("%d of 20 guesses from 20 addresses refused, want 17", refused)
+	}
+	// The owner's own session, from an address of its own, is not locked.
+	expectStatus(t, s.Do("PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "the owner's new one"}, bearerAt(owner.AccessToken, "198.51.100.40")), http.StatusNoContent)
+}

@@ -49,11 +49,12 @@ type Service struct {
 	perAccount *limiter
 	refreshes  *limiter
 	// accountFails counts failed password checks per account (by email),
-	// addrFails per client address: an account with too many is locked,
-	// with exponential backoff, against every address that failed lately.
-	accountFails *failures
-	addrFails    *failures
-	touch        *touchThrottle
+	// requesterFails per requester (a client, and the session of a
+	// signed-in request): an account with too many is locked, with
+	// exponential backoff, against every requester that failed lately.
+	accountFails   *failures
+	requesterFails *failures
+	touch          *touchThrottle
 	// sessions caches positive session checks; nil (AUTH_SESSION_CACHE_TTL
 	// 0, the default) asks the database on every request.
 	sessions *sessionCache
@@ -90,21 +91,21 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		extHash = externalHash(j.Issuer)
 	}
 	return &Service{
-		store:        &store{db: d.DB},
-		cfg:          d.Config,
-		now:          d.Now,
-		log:          d.Log,
-		tokens:       newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now, external),
-		slots:        newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
-		perIP:        newLimiter(d.Config.RatePerIP, time.Minute),
-		perEmail:     newLimiter(d.Config.RatePerEmail, time.Minute),
-		perAccount:   newLimiter(d.Config.RatePerAccount, time.Minute),
-		refreshes:    newLimiter(d.Config.RefreshPerSession, time.Minute),
-		accountFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
-		addrFails:    newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
-		touch:        newTouchThrottle(touchInterval),
-		sessions:     sessions,
-		dummy:        dummy,
+		store:          &store{db: d.DB},
+		cfg:            d.Config,
+		now:            d.Now,
+		log:            d.Log,
+		tokens:         newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now, external),
+		slots:          newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
+		perIP:          newLimiter(d.Config.RatePerIP, time.Minute),
+		perEmail:       newLimiter(d.Config.RatePerEmail, time.Minute),
+		perAccount:     newLimiter(d.Config.RatePerAccount, time.Minute),
+		refreshes:      newLimiter(d.Config.RefreshPerSession, time.Minute),
+		accountFails:   newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		requesterFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		touch:          newTouchThrottle(touchInterval),
+		sessions:       sessions,
+		dummy:          dummy,
 
 		externalHash: extHash,
 	}, nil
@@ -194,7 +195,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	if err := allow(s.perIP, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
-	if err := s.checkFailures(in.Email, in.ClientIP, now); err != nil {
+	if err := s.checkFailures(in.Email, now, in.ClientIP); err != nil {
 		return TokenPair{}, err
 	}
 	var cred credentials
@@ -204,7 +205,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	// (At the request's start time: a failure recorded since locks until
 	// after it, and counts as recent.)
 	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
-		if err := s.checkFailures(in.Email, in.ClientIP, now); err != nil {
+		if err := s.checkFailures(in.Email, now, in.ClientIP); err != nil {
 			return err
 		}
 		var err error
@@ -212,7 +213,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 		return err
 	})
 	if errors.Is(err, ErrInvalidCredentials) {
-		s.recordFailure(in.Email, in.ClientIP, now)
+		s.recordFailure(in.Email, now, in.ClientIP)
 	}
 	if err != nil {
 		return TokenPair{}, err
@@ -442,8 +443,10 @@ func (s *Service) DeleteAccount(ctx context.Context, p httpx.Principal, clientIP
 // checkPasswordOf checks password against the signed-in caller's current
 // hash and returns that hash, for the write to require it unchanged. It is
 // limited per client address and per account, refused while the account
-// is locked by failures, and run in a hashing slot of the account's, where
-// then, when the password is right, runs too (hashing a new password).
+// is locked by failures if the client or the caller's session failed
+// lately (a stolen token tried from a new address each time is still
+// locked), and run in a hashing slot of the account's, where then, when
+// the password is right, runs too (hashing a new password).
 func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, clientIP, password string, then func() error) (string, error) {
 	now := s.now()
 	clientIP = clientKey(clientIP)
@@ -457,11 +460,15 @@ func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, client
 	if err != nil {
 		return "", err
 	}
-	if err := s.checkFailures(cred.Email, clientIP, now); err != nil {
+	requesters := []string{clientIP}
+	if p.SessionID != "" { // an external principal has none (and no password here)
+		requesters = append(requesters, sessionKey(p.SessionID))
+	}
+	if err := s.checkFailures(cred.Email, now, requesters...); err != nil {
 		return "", err
 	}
 	err = s.withSlot(ctx, accountKey(p.UserID), func() error {
-		if err := s.checkFailures(cred.Email, clientIP, now); err != nil {
+		if err := s.checkFailures(cred.Email, now, requesters...); err != nil {
 			return err // locked while this request waited (see Login)
 		}
 		ok, err := checkPassword([]byte(cred.Hash), password)
@@ -476,7 +483,7 @@ func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, client
 		return nil
 	})
 	if errors.Is(err, ErrWrongPassword) {
-		s.recordFailure(cred.Email, clientIP, now)
+		s.recordFailure(cred.Email, now, requesters...)
 	}
 	return cred.Hash, err
 }
@@ -517,22 +524,29 @@ func allow(l *limiter, key string, now time.Time) error {
 }
 
 // checkFailures refuses a password check for an account locked by its
-// failures, unless the client's address has not failed lately: the
-// account's owner, from an address of its own, is never locked out by
-// what others try.
-func (s *Service) checkFailures(email, clientIP string, now time.Time) error {
+// failures, unless none of the requesters (the client, and the session of
+// a signed-in request) has failed lately: the account's owner, from an
+// address of its own, is never locked out by what others try.
+func (s *Service) checkFailures(email string, now time.Time, requesters ...string) error {
 	wait := s.accountFails.lockedFor(email, now)
-	if wait > 0 && s.addrFails.recent(clientIP, now) {
-		return ErrTooManyFailures.WithRetryAfter(retrySeconds(wait))
+	if wait <= 0 {
+		return nil
+	}
+	for _, r := range requesters {
+		if s.requesterFails.recent(r, now) {
+			return ErrTooManyFailures.WithRetryAfter(retrySeconds(wait))
+		}
 	}
 	return nil
 }
 
-// recordFailure counts a failed password check against the account and the
-// client's address.
-func (s *Service) recordFailure(email, clientIP string, now time.Time) {
+// recordFailure counts a failed password check against the account and
+// each requester.
+func (s *Service) recordFailure(email string, now time.Time, requesters ...string) {
 	s.accountFails.fail(email, now)
-	s.addrFails.fail(clientIP, now)
+	for _, r := range requesters {
+		s.requesterFails.fail(r, now)
+	}
 }
 
 // maxFailureKeys bounds each failure table: some 100 bytes an entry.
@@ -547,6 +561,10 @@ func failureMemory(c config.Auth) time.Duration { return max(c.FailureBackoffMax
 // a client (clientKey) before sign-in, an account after.
 func addrKey(clientIP string) string  { return "addr:" + clientIP }
 func accountKey(userID string) string { return "user:" + userID }
+
+// sessionKey names a session among the requesters that failed lately; no
+// client key (an address or a /64) looks like it.
+func sessionKey(sessionID string) string { return "session:" + sessionID }
 
 // withSlot runs fn, the bcrypt work of a request, in a hashing slot of
 // principal key.
