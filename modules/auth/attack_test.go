@@ -251,3 +251,16 @@ func TestSignedInGuessesLockedAcrossAddresses(t *testing.T) {
 	// The owner's own session, from an address of its own, is not locked.
 	expectStatus(t, s.Do("PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "the owner's new one"}, bearerAt(owner.AccessToken, "198.51.100.40")), http.StatusNoContent)
 }
+
+// TestEmailRefusesBlankPatterns: U+2800 BRAILLE PATTERN BLANK is a symbol
+// that renders as white space; it passed as a visible character, so two
+// addresses differing only by it (or by it and a space the eye reads in
+// its place) looked the same.
+func TestEmailRefusesBlankPatterns(t *testing.T) {
+	e := pgEnv(t)
+	s := e.server(t)
+	r := s.Do("POST", "/api/v1/auth/register", body{"email": "blank\u2800@example.com", "name": "Blank", "password": testPassword})
+	expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
+	// A visible braille pattern is a character like any other.
+	register(t, s, "braille\u2801@example.com")
+}
