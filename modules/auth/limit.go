@@ -204,7 +204,12 @@ func (f *failures) size() int {
 // endpoints. One principal may hold or wait for at most perKey of them
 // (beyond that it is ErrTooManyHashes), and a freed slot goes to the
 // principals with waiters in turn, round robin, so one principal's flood
-// puts at most one of its hashes ahead of anybody else's.
+// puts at most one of its hashes ahead of anybody else's. A full queue
+// still admits a principal that has fewer positions than another by two or
+// more: the newest waiter of the principal with the most is shed in its
+// place, so a few principals each keeping its share waiting cannot keep
+// everyone else out; only when none has more than the others is a
+// newcomer shed.
 type hashSlots struct {
 	mu      sync.Mutex
 	free    int // slots not held
@@ -224,8 +229,9 @@ type slotKey struct {
 }
 
 type slotWaiter struct {
-	ready   chan struct{} // closed when the slot is handed over
+	ready   chan struct{} // closed when the slot is handed over, or the waiter shed
 	granted bool
+	shed    bool // its place went to a principal with fewer
 }
 
 // slotsPerKeyShare is the share of all positions (slots and queue) one
@@ -265,7 +271,7 @@ func (h *hashSlots) acquire(ctx context.Context, key string) error {
 		k.held++
 		h.mu.Unlock()
 		return nil
-	case h.waiting >= h.queue:
+	case h.waiting >= h.queue && !h.makeRoom(key, k):
 		h.dropIfIdle(key, k)
 		h.mu.Unlock()
 		return ErrBusy.WithRetryAfter(busyRetryAfter)
@@ -283,20 +289,57 @@ func (h *hashSlots) acquire(ctx context.Context, key string) error {
 	var cause error
 	select {
 	case <-w.ready:
-		return nil
+		if w.granted { // written before ready was closed
+			return nil
+		}
+		return ErrBusy.WithRetryAfter(busyRetryAfter) // shed
 	case <-timer.C:
 	case <-ctx.Done():
 		cause = ctx.Err()
 	}
 	h.mu.Lock()
-	if w.granted { // handed over while giving up: give it back
+	switch {
+	case w.granted: // handed over while giving up: give it back
 		h.mu.Unlock()
 		h.release(key)
-	} else {
+	case w.shed: // already out of the queue
+		h.mu.Unlock()
+	default:
 		h.withdraw(key, k, w)
 		h.mu.Unlock()
 	}
 	return ErrBusy.WithRetryAfter(busyRetryAfter).Wrap(cause)
+}
+
+// makeRoom sheds, for key (which holds or awaits k's positions), the
+// newest waiter of the principal with the most positions, if that one has
+// at least two more than key has; it reports whether it did. h.mu is held.
+// It looks at each principal with waiters once, and runs only when the
+// queue is full.
+func (h *hashSlots) makeRoom(key string, k *slotKey) bool {
+	mine := k.held + len(k.waiters)
+	var (
+		most    string
+		mostPos int
+	)
+	for _, t := range h.turns {
+		if t == key {
+			continue
+		}
+		v := h.keys[t]
+		if pos := v.held + len(v.waiters); pos > mostPos {
+			most, mostPos = t, pos
+		}
+	}
+	if mostPos < mine+2 {
+		return false
+	}
+	v := h.keys[most]
+	w := v.waiters[len(v.waiters)-1]
+	w.shed = true
+	h.withdraw(most, v, w)
+	close(w.ready)
+	return true
 }
 
 // withdraw removes a waiter that gave up; h.mu is held.
