@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"testing"
@@ -263,4 +265,44 @@ func TestEmailRefusesBlankPatterns(t *testing.T) {
 	expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
 	// A visible braille pattern is a character like any other.
 	register(t, s, "braille\u2801@example.com")
+}
+
+// TestOldFormTokenReuseRevokesSession: a refresh token of the older,
+// opaque form names no session, so the service recognises its reuse only
+// by its stored row. Spending one deleted the row like a token of the
+// current form, so whoever presented it second — the owner or a thief who
+// had copied it — got a plain 401 and the session stayed with the first:
+// the reuse detection lost for every client still holding an old token.
+// An old-form token is kept, marked spent, until its session ends.
+func TestOldFormTokenReuseRevokesSession(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t))
+		s := e.server(t)
+		p := register(t, s, "old-form@example.com")
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			t.Fatal(err)
+		}
+		old := base64.RawURLEncoding.EncodeToString(raw) // as the service made them before
+		if err := e.db.Ent.RefreshToken.Create().SetID(hashToken(old)).SetSessionID(sessionOf(t, e, p)).
+			SetCreatedAt(dbTime(e.clock.Now())).Exec(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// The thief spends the copied token first…
+		r := s.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": old})
+		expectStatus(t, r, http.StatusOK)
+		var thief pairJSON
+		r.JSON(&thief)
+		// …and the owner's presentation of it is reuse: the session ends.
+		expectProblem(t, s.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": old}), http.StatusUnauthorized, "unauthorized")
+		expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(thief.AccessToken)), http.StatusUnauthorized, "unauthorized")
+		expectProblem(t, s.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": thief.RefreshToken}), http.StatusUnauthorized, "unauthorized")
+		// The spent token goes with its session when that is purged.
+		if n, err := e.mod.svc.PurgeSessions(t.Context()); err != nil || n != 1 {
+			t.Fatalf("purged %d (%v), want 1", n, err)
+		}
+		if n, err := e.db.Ent.RefreshToken.Query().Count(t.Context()); err != nil || n != 0 {
+			t.Fatalf("%d refresh tokens left (%v), want 0", n, err)
+		}
+	})
 }

@@ -309,9 +309,10 @@ func (s *store) touchSession(ctx context.Context, sessionID string, now time.Tim
 
 // rotate spends the refresh token stored under oldHash and stores the one
 // issue makes for its session; claimed is the session a genuine token of the service names
-// (empty for tokens of the older, opaque form). A spent token is deleted, not
-// kept: the DELETE decides between racing refreshes, and a genuine token
-// that is no longer stored is a spent one. The loser of a race, like any
+// (empty for tokens of the older, opaque form). A spent token of the current
+// form is deleted, not kept: the DELETE decides between racing refreshes,
+// and a genuine token that is no longer stored is a spent one; one of the
+// older form is marked spent instead (spend). The loser of a race, like any
 // presentation of a spent token, revokes the whole session and gets
 // ErrInvalidRefreshToken. issue is called inside the transaction, before
 // any write, once the session is known to be live: it may refuse (a rate
@@ -364,7 +365,7 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		case n == 0: // revoked, or deleted with its user, meanwhile
 			return false, ErrInvalidRefreshToken
 		}
-		n, err = tx.RefreshToken.Delete().Where(refreshtoken.ID(oldHash)).Exec(ctx)
+		n, err = spend(ctx, tx, oldHash, claimed, now)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("spend refresh token: %w", err)
@@ -380,6 +381,21 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		return false, nil
 	})
 	return u, sess, err
+}
+
+// spend spends the refresh token stored under hash and reports whether it
+// did (0: a racing refresh spent it first). A token of the current form
+// (claimed names its session) is deleted: its MAC tells a reuse without
+// the row. One of the older, opaque form names nothing, so only its row can
+// tell a reuse: it is kept, marked spent, until its session is purged.
+func spend(ctx context.Context, tx *ent.Tx, hash, claimed string, now time.Time) (int, error) {
+	if claimed != "" {
+		return tx.RefreshToken.Delete().Where(refreshtoken.ID(hash)).Exec(ctx)
+	}
+	return tx.RefreshToken.Update().
+		Where(refreshtoken.ID(hash), refreshtoken.SpentAtIsNil()).
+		SetSpentAt(now).
+		Save(ctx)
 }
 
 // revokeReused ends a session whose spent refresh token was presented
