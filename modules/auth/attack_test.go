@@ -6,12 +6,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"todo/platform/apitest"
 	"todo/platform/config"
 	"todo/platform/database"
+	"todo/platform/database/dbtest"
 )
 
 // The regression tests of the third adversarial review of the account
@@ -305,4 +307,48 @@ func TestOldFormTokenReuseRevokesSession(t *testing.T) {
 			t.Fatalf("%d refresh tokens left (%v), want 0", n, err)
 		}
 	})
+}
+
+// TestForgedRefreshTokensCostNoWriteLock: every refresh began a write
+// transaction before looking its token up, so garbage from anyone, with no
+// limit, took SQLite's one write lock (BEGIN IMMEDIATE) and a PostgreSQL
+// transaction each: a flood of made-up tokens slowed every writer of the
+// service (task creation's p99 rose about fivefold in a local run) and,
+// while another writer held the lock, each made-up token waited out the
+// busy timeout and answered 503. A token that cannot be one the service
+// issued (neither the current form under a valid MAC nor the older form's
+// 32 bytes) is refused before any query, and one of the older form is
+// looked up before any write.
+func TestForgedRefreshTokensCostNoWriteLock(t *testing.T) {
+	e := newEnv(t, dbtest.NewSQLite(t))
+	s := e.server(t)
+	p := register(t, s, "forged-flood@example.com")
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer holds the write lock meanwhile.
+	tx, err := e.db.SQL.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(t.Context(), `UPDATE "users" SET "name" = 'held' WHERE 0`); err != nil {
+		t.Fatal(err)
+	}
+	for name, token := range map[string]string{
+		"garbage":       "not a token at all",
+		"huge":          strings.Repeat("A", 100_000),
+		"forged-mac":    forgeRefresh(t, sessionOf(t, e, p)),
+		"unknown-old":   base64.RawURLEncoding.EncodeToString(raw),
+		"old-wrong-len": base64.RawURLEncoding.EncodeToString(raw[:31]),
+	} {
+		start := time.Now()
+		r := s.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": token})
+		expectProblem(t, r, http.StatusUnauthorized, "unauthorized")
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%s: answered after %v, waiting for the write lock", name, d)
+		}
+		expectStatus(t, s.Do("POST", "/api/v1/auth/logout", body{"refresh_token": token}), http.StatusNoContent)
+	}
 }

@@ -298,7 +298,10 @@ func checkPassword(hash []byte, password string) (bool, error) {
 // AUTH_REFRESH_PER_SESSION times a minute.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
 	now := s.clock()
-	claimed, _ := s.tokens.refreshSession(refreshToken)
+	claimed, ok := s.tokens.maybeRefresh(refreshToken)
+	if !ok { // made up: no query, let alone a write transaction
+		return TokenPair{}, ErrInvalidRefreshToken
+	}
 	var next string
 	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), claimed, now, func(sessionID string) (string, error) {
 		if err := allow(s.refreshes, sessionID, now); err != nil {
@@ -322,7 +325,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 // Logout ends the session of a refresh token, spent or not. An unknown
 // token is not an error: there is nothing left to end.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
-	claimed, _ := s.tokens.refreshSession(refreshToken)
+	claimed, ok := s.tokens.maybeRefresh(refreshToken)
+	if !ok {
+		return nil
+	}
 	sessionID, err := s.store.revokeSessionOfToken(ctx, hashToken(refreshToken), claimed, s.clock())
 	if sessionID != "" {
 		s.forgetSession(sessionID)

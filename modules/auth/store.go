@@ -318,6 +318,18 @@ func (s *store) touchSession(ctx context.Context, sessionID string, now time.Tim
 // any write, once the session is known to be live: it may refuse (a rate
 // limit), else it returns the hash of the session's next token.
 func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Time, issue func(sessionID string) (newHash string, err error)) (User, Session, error) {
+	if claimed == "" {
+		// A token of the older form, or one made up in its shape: only one
+		// that is stored is worth a write transaction (SQLite's one write
+		// lock, for anyone who can post a string).
+		found, err := s.db.RefreshToken.Query().Where(refreshtoken.ID(oldHash)).Exist(ctx)
+		switch {
+		case err != nil:
+			return User{}, Session{}, fmt.Errorf("select refresh token: %w", err)
+		case !found:
+			return User{}, Session{}, ErrInvalidRefreshToken
+		}
+	}
 	var u User
 	var sess Session
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
