@@ -200,21 +200,23 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	}
 	var cred credentials
 	// The slot is taken before the lookup, so that a shed request costs no
-	// database round trip. The lock is checked again in the slot: guesses
-	// sent together all passed the first check before any of them failed.
-	// (At the request's start time: a failure recorded since locks until
-	// after it, and counts as recent.)
+	// database round trip. The lock is checked again in the slot, and a
+	// failure recorded before the slot is released: guesses sent together
+	// all passed the first check before any of them failed, and the next
+	// waiter gets the slot as soon as it is released. (The check uses the
+	// request's start time: a failure recorded since locks until after it,
+	// and counts as recent.)
 	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
 		if err := s.checkFailures(in.Email, now, in.ClientIP); err != nil {
 			return err
 		}
 		var err error
 		cred, err = s.checkCredentials(ctx, in.Email, in.Password)
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.recordFailure(in.Email, now, in.ClientIP)
+		}
 		return err
 	})
-	if errors.Is(err, ErrInvalidCredentials) {
-		s.recordFailure(in.Email, now, in.ClientIP)
-	}
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -482,15 +484,13 @@ func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, client
 		case err != nil:
 			return err
 		case !ok:
+			s.recordFailure(cred.Email, now, requesters...) // before the slot goes to the next (see Login)
 			return ErrWrongPassword
 		case then != nil:
 			return then()
 		}
 		return nil
 	})
-	if errors.Is(err, ErrWrongPassword) {
-		s.recordFailure(cred.Email, now, requesters...)
-	}
 	return cred.Hash, err
 }
 
