@@ -187,6 +187,33 @@ func holdSlot(t *testing.T, e *env) (waitQueued func(n int), release func()) {
 	return waitQueued, release
 }
 
+// queueGate queues the test itself for a hashing slot, as a principal of
+// its own, behind the requests already waiting, and returns once it waits
+// (queued counts n waiters). A freed slot goes round robin among
+// principals, so the account queued before the gate is served, then the
+// gate, then the account's next request: that request's hashing waits
+// until the test calls open, after the first request has answered (its
+// write included), which the slot alone does not order.
+func queueGate(t *testing.T, e *env, waitQueued func(int), n int) (open func()) {
+	t.Helper()
+	slots := e.mod.svc.slots
+	granted := make(chan error, 1)
+	go func() { granted <- slots.acquire(context.Background(), "gate") }()
+	waitQueued(n)
+	var once sync.Once
+	open = func() {
+		once.Do(func() {
+			if err := <-granted; err != nil {
+				t.Errorf("gate: %v", err)
+				return
+			}
+			slots.release("gate")
+		})
+	}
+	t.Cleanup(open)
+	return open
+}
+
 type result struct {
 	status int
 	body   []byte
@@ -237,10 +264,13 @@ func TestPasswordWritesRequireLiveSessionAndCheckedHash(t *testing.T) {
 			waitQueued, release := holdSlot(t, e)
 			first := sendAsync(s, "PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "password of a"}, apitest.Bearer(a.AccessToken))
 			waitQueued(1)
+			openGate := queueGate(t, e, waitQueued, 2)
 			second := sendAsync(s, "PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "password of b"}, apitest.Bearer(b.AccessToken))
-			waitQueued(2)
+			waitQueued(3)
 			release()
-			r1, r2 := <-first, <-second
+			r1 := <-first
+			openGate()
+			r2 := <-second
 			if r1.status != http.StatusNoContent {
 				t.Fatalf("first change: %d %s", r1.status, r1.body)
 			}
@@ -258,10 +288,13 @@ func TestPasswordWritesRequireLiveSessionAndCheckedHash(t *testing.T) {
 			waitQueued, release := holdSlot(t, e)
 			change := sendAsync(s, "PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "the owner's new one"}, apitest.Bearer(owner.AccessToken))
 			waitQueued(1)
+			openGate := queueGate(t, e, waitQueued, 2)
 			del := sendAsync(s, "DELETE", "/api/v1/users/me", body{"password": testPassword}, apitest.Bearer(thief.AccessToken))
-			waitQueued(2)
+			waitQueued(3)
 			release()
-			if r := <-change; r.status != http.StatusNoContent {
+			r := <-change
+			openGate()
+			if r.status != http.StatusNoContent {
 				t.Fatalf("owner's change: %d %s", r.status, r.body)
 			}
 			if r := <-del; r.status != http.StatusUnauthorized && r.status != http.StatusForbidden {

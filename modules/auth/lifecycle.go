@@ -167,7 +167,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (User, error) {
 func (s *Service) RequestPasswordReset(ctx context.Context, email, clientIP string) error {
 	start := time.Now()
 	now := s.now()
-	if err := allow(s.perIP, clientIP, now); err != nil {
+	if err := allow(s.perIP, clientKey(clientIP), now); err != nil {
 		return err
 	}
 	if err := allow(s.mails, "reset:"+email, now); err != nil {
@@ -210,7 +210,7 @@ func (s *Service) requestReset(ctx context.Context, email string) error {
 // bcrypt work.
 func (s *Service) ResetPassword(ctx context.Context, token, password, clientIP string) error {
 	now := s.now()
-	if err := allow(s.perIP, clientIP, now); err != nil {
+	if err := allow(s.perIP, clientKey(clientIP), now); err != nil {
 		return err
 	}
 	if !validTokenShape(token) {

@@ -3,9 +3,35 @@ package auth
 import (
 	"context"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
+
+// ipv6ClientBits is the prefix of an IPv6 address that names one client:
+// a /64 is the smallest network a home or a server is given, and every
+// address in it is the same client's for the asking.
+const ipv6ClientBits = 64
+
+// clientKey is the client an address stands for in the per-address limits,
+// the failure lock and the shares of the hashing slots: an IPv4 address
+// itself (an IPv4-mapped IPv6 one unmapped), an IPv6 address its /64.
+// Anything else is its own key.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, err := a.WithZone("").Prefix(ipv6ClientBits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
 
 // limiter allows each key n attempts per period with the generic cell rate
 // algorithm: a burst of n, then one every period/n. It keeps one time per
@@ -69,8 +95,11 @@ func retrySeconds(d time.Duration) int { return max(int(math.Ceil(d.Seconds())),
 // client address) and turns a run of them into an exponential backoff: the
 // first free failures cost nothing, each one after them locks the key for
 // twice as long as the one before (base, 2·base, 4·base, … up to maxWait).
-// A key's record is forgotten once it has seen no failure for forget, so
-// its memory is bounded by the keys that failed within that window (and by
+// A key's record is forgotten once it has been quiet for forget: no failure
+// and no lock in that time. Counting the quiet time from the lock's end,
+// not from the failure, matters once the lock reaches forget: whoever waits
+// out the longest lock must find the record, not free failures again. Its
+// memory is bounded by the keys that failed within that window (and by
 // maxKeys whatever happens).
 type failures struct {
 	mu        sync.Mutex
@@ -87,6 +116,12 @@ type failureRecord struct {
 	count int       // failures since the record was started
 	last  time.Time // the latest failure
 	until time.Time // locked until then
+}
+
+// quiet reports whether neither a failure nor a lock of r was within
+// forget before now.
+func (r failureRecord) quiet(now time.Time, forget time.Duration) bool {
+	return now.Sub(r.last) >= forget && now.Sub(r.until) >= forget
 }
 
 func newFailures(free int, base, maxWait, forget time.Duration, maxKeys int) *failures {
@@ -126,7 +161,7 @@ func (f *failures) fail(key string, now time.Time) {
 			break
 		}
 	}
-	if ok && now.Sub(r.last) >= f.forget {
+	if ok && r.quiet(now, f.forget) {
 		r = failureRecord{}
 	}
 	r.count++
@@ -141,15 +176,15 @@ func (f *failures) fail(key string, now time.Time) {
 	f.m[key] = r
 }
 
-// sweep drops the records no failure has touched for the forget window,
-// at most once per window.
+// sweep drops the records that have been quiet for the forget window, at
+// most once per window.
 func (f *failures) sweep(now time.Time) {
 	if now.Sub(f.lastSweep) < f.forget {
 		return
 	}
 	f.lastSweep = now
 	for k, r := range f.m {
-		if now.Sub(r.last) >= f.forget && !now.Before(r.until) {
+		if r.quiet(now, f.forget) {
 			delete(f.m, k)
 		}
 	}
@@ -169,7 +204,12 @@ func (f *failures) size() int {
 // endpoints. One principal may hold or wait for at most perKey of them
 // (beyond that it is ErrTooManyHashes), and a freed slot goes to the
 // principals with waiters in turn, round robin, so one principal's flood
-// puts at most one of its hashes ahead of anybody else's.
+// puts at most one of its hashes ahead of anybody else's. A full queue
+// still admits a principal that has fewer positions than another by two or
+// more: the newest waiter of the principal with the most is shed in its
+// place, so a few principals each keeping its share waiting cannot keep
+// everyone else out; only when none has more than the others is a
+// newcomer shed.
 type hashSlots struct {
 	mu      sync.Mutex
 	free    int // slots not held
@@ -189,8 +229,9 @@ type slotKey struct {
 }
 
 type slotWaiter struct {
-	ready   chan struct{} // closed when the slot is handed over
+	ready   chan struct{} // closed when the slot is handed over, or the waiter shed
 	granted bool
+	shed    bool // its place went to a principal with fewer
 }
 
 // slotsPerKeyShare is the share of all positions (slots and queue) one
@@ -230,7 +271,7 @@ func (h *hashSlots) acquire(ctx context.Context, key string) error {
 		k.held++
 		h.mu.Unlock()
 		return nil
-	case h.waiting >= h.queue:
+	case h.waiting >= h.queue && !h.makeRoom(key, k):
 		h.dropIfIdle(key, k)
 		h.mu.Unlock()
 		return ErrBusy.WithRetryAfter(busyRetryAfter)
@@ -248,20 +289,57 @@ func (h *hashSlots) acquire(ctx context.Context, key string) error {
 	var cause error
 	select {
 	case <-w.ready:
-		return nil
+		if w.granted { // written before ready was closed
+			return nil
+		}
+		return ErrBusy.WithRetryAfter(busyRetryAfter) // shed
 	case <-timer.C:
 	case <-ctx.Done():
 		cause = ctx.Err()
 	}
 	h.mu.Lock()
-	if w.granted { // handed over while giving up: give it back
+	switch {
+	case w.granted: // handed over while giving up: give it back
 		h.mu.Unlock()
 		h.release(key)
-	} else {
+	case w.shed: // already out of the queue
+		h.mu.Unlock()
+	default:
 		h.withdraw(key, k, w)
 		h.mu.Unlock()
 	}
 	return ErrBusy.WithRetryAfter(busyRetryAfter).Wrap(cause)
+}
+
+// makeRoom sheds, for key (which holds or awaits k's positions), the
+// newest waiter of the principal with the most positions, if that one has
+// at least two more than key has; it reports whether it did. h.mu is held.
+// It looks at each principal with waiters once, and runs only when the
+// queue is full.
+func (h *hashSlots) makeRoom(key string, k *slotKey) bool {
+	mine := k.held + len(k.waiters)
+	var (
+		most    string
+		mostPos int
+	)
+	for _, t := range h.turns {
+		if t == key {
+			continue
+		}
+		v := h.keys[t]
+		if pos := v.held + len(v.waiters); pos > mostPos {
+			most, mostPos = t, pos
+		}
+	}
+	if mostPos < mine+2 {
+		return false
+	}
+	v := h.keys[most]
+	w := v.waiters[len(v.waiters)-1]
+	w.shed = true
+	h.withdraw(most, v, w)
+	close(w.ready)
+	return true
 }
 
 // withdraw removes a waiter that gave up; h.mu is held.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,5 +333,87 @@ func TestFailuresBackoff(t *testing.T) {
 	f.fail("late", t0.Add(10*time.Minute))
 	if n := f.size(); n != 1 {
 		t.Fatalf("%d keys after a sweep, want 1", n)
+	}
+}
+
+// TestHashQueueAdmitsNewcomers: a full queue shed every newcomer, so a few
+// principals each keeping its whole share waiting (nine addresses with the
+// defaults: 1 slot, 32 waiting, 4 a principal) denied every other client's
+// login and registration (503) for as long as they kept it up. A newcomer
+// now takes the place of the newest waiter of the principal with the most
+// positions, while that one has at least two more than the newcomer would;
+// only when no principal has more than its fair part is it shed.
+func TestHashQueueAdmitsNewcomers(t *testing.T) {
+	h := newHashSlots(1, 15, time.Minute) // 16 positions: 2 a principal
+	ctx := context.Background()
+	if err := h.acquire(ctx, "holder"); err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		key string
+		err error
+	}
+	done := make(chan outcome, 32)
+	start := func(key string) {
+		go func() {
+			err := h.acquire(ctx, key)
+			if err == nil {
+				h.release(key)
+			}
+			done <- outcome{key, err}
+		}()
+	}
+	waitQueued := func(n int) {
+		t.Helper()
+		for range 5000 {
+			if h.queued() == n {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Fatalf("%d queued, want %d", h.queued(), n)
+	}
+	next := func() outcome {
+		t.Helper()
+		select {
+		case o := <-done:
+			return o
+		case <-time.After(5 * time.Second):
+			t.Fatal("no request ended")
+			return outcome{}
+		}
+	}
+	for i := range 7 {
+		for range 2 {
+			n := h.queued()
+			start(fmt.Sprintf("flood%d", i))
+			waitQueued(n + 1)
+		}
+	}
+	start("single")
+	waitQueued(15) // the queue is full
+	// Each newcomer gets a place at the expense of a principal with two.
+	shedFrom := map[string]bool{}
+	for i := range 7 {
+		start(fmt.Sprintf("newcomer%d", i))
+		o := next()
+		if !strings.HasPrefix(o.key, "flood") || !errors.Is(o.err, ErrBusy) || shedFrom[o.key] {
+			t.Fatalf("for newcomer %d: %s ended with %v; want a waiter of a principal with two shed (ErrBusy)", i, o.key, o.err)
+		}
+		shedFrom[o.key] = true
+		waitQueued(15)
+	}
+	// Every principal is down to one position: the next newcomer is shed.
+	if err := h.acquire(ctx, "last"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a newcomer when no principal has more than one position: %v, want ErrBusy", err)
+	}
+	h.release("holder")
+	for range 15 {
+		if o := next(); o.err != nil {
+			t.Errorf("%s: %v", o.key, o.err)
+		}
+	}
+	if len(h.keys) != 0 || h.free != 1 || len(h.turns) != 0 || h.waiting != 0 {
+		t.Fatalf("after every release: keys %v, free %d, turns %v, waiting %d", h.keys, h.free, h.turns, h.waiting)
 	}
 }

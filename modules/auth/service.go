@@ -58,11 +58,12 @@ type Service struct {
 	// reset mails an email is sent, per hour.
 	mails *limiter
 	// accountFails counts failed password checks per account (by email),
-	// addrFails per client address: an account with too many is locked,
-	// with exponential backoff, against every address that failed lately.
-	accountFails *failures
-	addrFails    *failures
-	touch        *touchThrottle
+	// requesterFails per requester (a client, and the session of a
+	// signed-in request): an account with too many is locked, with
+	// exponential backoff, against every requester that failed lately.
+	accountFails   *failures
+	requesterFails *failures
+	touch          *touchThrottle
 	// wakeMail nudges the mail worker once a transaction that queued mail
 	// has committed.
 	wakeMail func()
@@ -109,24 +110,24 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		extHash = externalHash(j.Issuer)
 	}
 	return &Service{
-		store:        &store{db: d.DB},
-		wakeMail:     wakeMail,
-		resetFloor:   resetRequestFloor,
-		mails:        newLimiter(d.Config.MailsPerHour, time.Hour),
-		cfg:          d.Config,
-		now:          d.Now,
-		log:          d.Log,
-		tokens:       newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now, external),
-		slots:        newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
-		perIP:        newLimiter(d.Config.RatePerIP, time.Minute),
-		perEmail:     newLimiter(d.Config.RatePerEmail, time.Minute),
-		perAccount:   newLimiter(d.Config.RatePerAccount, time.Minute),
-		refreshes:    newLimiter(d.Config.RefreshPerSession, time.Minute),
-		accountFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
-		addrFails:    newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
-		touch:        newTouchThrottle(touchInterval),
-		sessions:     sessions,
-		dummy:        dummy,
+		store:          &store{db: d.DB},
+		wakeMail:       wakeMail,
+		resetFloor:     resetRequestFloor,
+		mails:          newLimiter(d.Config.MailsPerHour, time.Hour),
+		cfg:            d.Config,
+		now:            d.Now,
+		log:            d.Log,
+		tokens:         newTokenMaker([]byte(d.Config.Secret), d.Config.Issuer, d.Config.Audience, d.Config.AccessTTL, d.Now, external),
+		slots:          newHashSlots(d.Config.HashSlots, d.Config.HashQueue, maxHashWait),
+		perIP:          newLimiter(d.Config.RatePerIP, time.Minute),
+		perEmail:       newLimiter(d.Config.RatePerEmail, time.Minute),
+		perAccount:     newLimiter(d.Config.RatePerAccount, time.Minute),
+		refreshes:      newLimiter(d.Config.RefreshPerSession, time.Minute),
+		accountFails:   newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		requesterFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
+		touch:          newTouchThrottle(touchInterval),
+		sessions:       sessions,
+		dummy:          dummy,
 
 		externalHash: extHash,
 	}, nil
@@ -183,6 +184,7 @@ type LoginInput struct {
 // Register creates an account and its first session.
 func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, error) {
 	now := s.now()
+	in.ClientIP = clientKey(in.ClientIP)
 	if err := allow(s.perIP, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
@@ -220,23 +222,32 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 // not failed lately, gets through whatever others try.
 func (s *Service) Login(ctx context.Context, in LoginInput) (TokenPair, error) {
 	now := s.now()
+	in.ClientIP = clientKey(in.ClientIP)
 	if err := allow(s.perIP, in.ClientIP, now); err != nil {
 		return TokenPair{}, err
 	}
-	if err := s.checkFailures(in.Email, in.ClientIP, now); err != nil {
+	if err := s.checkFailures(in.Email, now, in.ClientIP); err != nil {
 		return TokenPair{}, err
 	}
 	var cred credentials
 	// The slot is taken before the lookup, so that a shed request costs no
-	// database round trip.
+	// database round trip. The lock is checked again in the slot, and a
+	// failure recorded before the slot is released: guesses sent together
+	// all passed the first check before any of them failed, and the next
+	// waiter gets the slot as soon as it is released. (The check uses the
+	// request's start time: a failure recorded since locks until after it,
+	// and counts as recent.)
 	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {
+		if err := s.checkFailures(in.Email, now, in.ClientIP); err != nil {
+			return err
+		}
 		var err error
 		cred, err = s.checkCredentials(ctx, in.Email, in.Password)
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.recordFailure(in.Email, now, in.ClientIP)
+		}
 		return err
 	})
-	if errors.Is(err, ErrInvalidCredentials) {
-		s.recordFailure(in.Email, in.ClientIP, now)
-	}
 	if err != nil {
 		return TokenPair{}, err
 	}
@@ -320,7 +331,10 @@ func checkPassword(hash []byte, password string) (bool, error) {
 // AUTH_REFRESH_PER_SESSION times a minute.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
 	now := s.clock()
-	claimed, _ := s.tokens.refreshSession(refreshToken)
+	claimed, ok := s.tokens.maybeRefresh(refreshToken)
+	if !ok { // made up: no query, let alone a write transaction
+		return TokenPair{}, ErrInvalidRefreshToken
+	}
 	var next string
 	u, sess, err := s.store.rotate(ctx, hashToken(refreshToken), claimed, now, func(sessionID string) (string, error) {
 		if err := allow(s.refreshes, sessionID, now); err != nil {
@@ -344,7 +358,10 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 // Logout ends the session of a refresh token, spent or not. An unknown
 // token is not an error: there is nothing left to end.
 func (s *Service) Logout(ctx context.Context, refreshToken string) error {
-	claimed, _ := s.tokens.refreshSession(refreshToken)
+	claimed, ok := s.tokens.maybeRefresh(refreshToken)
+	if !ok {
+		return nil
+	}
 	sessionID, err := s.store.revokeSessionOfToken(ctx, hashToken(refreshToken), claimed, s.clock())
 	if sessionID != "" {
 		s.forgetSession(sessionID)
@@ -465,10 +482,13 @@ func (s *Service) DeleteAccount(ctx context.Context, p httpx.Principal, clientIP
 // checkPasswordOf checks password against the signed-in caller's current
 // hash and returns that hash, for the write to require it unchanged. It is
 // limited per client address and per account, refused while the account
-// is locked by failures, and run in a hashing slot of the account's, where
-// then, when the password is right, runs too (hashing a new password).
+// is locked by failures if the client or the caller's session failed
+// lately (a stolen token tried from a new address each time is still
+// locked), and run in a hashing slot of the account's, where then, when
+// the password is right, runs too (hashing a new password).
 func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, clientIP, password string, then func() error) (string, error) {
 	now := s.now()
+	clientIP = clientKey(clientIP)
 	if err := allow(s.perIP, clientIP, now); err != nil {
 		return "", err
 	}
@@ -479,24 +499,29 @@ func (s *Service) checkPasswordOf(ctx context.Context, p httpx.Principal, client
 	if err != nil {
 		return "", err
 	}
-	if err := s.checkFailures(cred.Email, clientIP, now); err != nil {
+	requesters := []string{clientIP}
+	if p.SessionID != "" { // an external principal has none (and no password here)
+		requesters = append(requesters, sessionKey(p.SessionID))
+	}
+	if err := s.checkFailures(cred.Email, now, requesters...); err != nil {
 		return "", err
 	}
 	err = s.withSlot(ctx, accountKey(p.UserID), func() error {
+		if err := s.checkFailures(cred.Email, now, requesters...); err != nil {
+			return err // locked while this request waited (see Login)
+		}
 		ok, err := checkPassword([]byte(cred.Hash), password)
 		switch {
 		case err != nil:
 			return err
 		case !ok:
+			s.recordFailure(cred.Email, now, requesters...) // before the slot goes to the next (see Login)
 			return ErrWrongPassword
 		case then != nil:
 			return then()
 		}
 		return nil
 	})
-	if errors.Is(err, ErrWrongPassword) {
-		s.recordFailure(cred.Email, clientIP, now)
-	}
 	return cred.Hash, err
 }
 
@@ -536,35 +561,47 @@ func allow(l *limiter, key string, now time.Time) error {
 }
 
 // checkFailures refuses a password check for an account locked by its
-// failures, unless the client's address has not failed lately: the
-// account's owner, from an address of its own, is never locked out by
-// what others try.
-func (s *Service) checkFailures(email, clientIP string, now time.Time) error {
+// failures, unless none of the requesters (the client, and the session of
+// a signed-in request) has failed lately: the account's owner, from an
+// address of its own, is never locked out by what others try.
+func (s *Service) checkFailures(email string, now time.Time, requesters ...string) error {
 	wait := s.accountFails.lockedFor(email, now)
-	if wait > 0 && s.addrFails.recent(clientIP, now) {
-		return ErrTooManyFailures.WithRetryAfter(retrySeconds(wait))
+	if wait <= 0 {
+		return nil
+	}
+	for _, r := range requesters {
+		if s.requesterFails.recent(r, now) {
+			return ErrTooManyFailures.WithRetryAfter(retrySeconds(wait))
+		}
 	}
 	return nil
 }
 
-// recordFailure counts a failed password check against the account and the
-// client's address.
-func (s *Service) recordFailure(email, clientIP string, now time.Time) {
+// recordFailure counts a failed password check against the account and
+// each requester.
+func (s *Service) recordFailure(email string, now time.Time, requesters ...string) {
 	s.accountFails.fail(email, now)
-	s.addrFails.fail(clientIP, now)
+	for _, r := range requesters {
+		s.requesterFails.fail(r, now)
+	}
 }
 
 // maxFailureKeys bounds each failure table: some 100 bytes an entry.
 const maxFailureKeys = 200_000
 
-// failureMemory is how long a failure is remembered: as long as the longest
-// backoff, and at least a quarter of an hour.
+// failureMemory is how long a failure is remembered after it and its lock:
+// as long as the longest backoff, and at least a quarter of an hour. An
+// address counts as having failed lately for as long after its failure.
 func failureMemory(c config.Auth) time.Duration { return max(c.FailureBackoffMax, 15*time.Minute) }
 
 // addrKey and accountKey name the principals that share the hashing slots:
-// a client address before sign-in, an account after.
+// a client (clientKey) before sign-in, an account after.
 func addrKey(clientIP string) string  { return "addr:" + clientIP }
 func accountKey(userID string) string { return "user:" + userID }
+
+// sessionKey names a session among the requesters that failed lately; no
+// client key (an address or a /64) looks like it.
+func sessionKey(sessionID string) string { return "session:" + sessionID }
 
 // withSlot runs fn, the bcrypt work of a request, in a hashing slot of
 // principal key.

@@ -119,7 +119,10 @@ func (s *store) createUser(ctx context.Context, email, name, hash string, ns new
 
 // createSession opens a session for userID with its first refresh token,
 // only if the user's password hash is still hash, the one the login just
-// checked: a password changed since is ErrInvalidCredentials. The user's
+// checked, and the user is still active: a password changed since is
+// ErrInvalidCredentials, an account disabled since ErrAccountDisabled (a
+// session opened after the disabling revoked the others would live again
+// when the account is enabled). The user's
 // row is locked (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
 // serialises writers) so that a password change waits for the session and
 // then revokes it with the others, and so that concurrent logins of one
@@ -130,16 +133,21 @@ func (s *store) createSession(ctx context.Context, userID, hash string, ns newSe
 		evicted []string
 	)
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
-		ids, err := tx.User.Query().
+		var rows []struct {
+			Active bool `json:"is_active"`
+		}
+		err := tx.User.Query().
 			Where(user.ID(userID), user.HashedPassword(hash)).
-			Select(user.FieldID).
+			Select(user.FieldIsActive).
 			Modify(lockForUpdate).
-			Strings(ctx)
+			Scan(ctx, &rows)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("lock user: %w", err)
-		case len(ids) == 0:
+		case len(rows) == 0:
 			return false, ErrInvalidCredentials
+		case !rows[0].Active:
+			return false, ErrAccountDisabled
 		}
 		if sess, err = openSession(ctx, tx, userID, ns); err != nil {
 			return false, err
@@ -306,14 +314,27 @@ func (s *store) touchSession(ctx context.Context, sessionID string, now time.Tim
 
 // rotate spends the refresh token stored under oldHash and stores the one
 // issue makes for its session; claimed is the session a genuine token of the service names
-// (empty for tokens of the older, opaque form). A spent token is deleted, not
-// kept: the DELETE decides between racing refreshes, and a genuine token
-// that is no longer stored is a spent one. The loser of a race, like any
+// (empty for tokens of the older, opaque form). A spent token of the current
+// form is deleted, not kept: the DELETE decides between racing refreshes,
+// and a genuine token that is no longer stored is a spent one; one of the
+// older form is marked spent instead (spend). The loser of a race, like any
 // presentation of a spent token, revokes the whole session and gets
 // ErrInvalidRefreshToken. issue is called inside the transaction, before
 // any write, once the session is known to be live: it may refuse (a rate
 // limit), else it returns the hash of the session's next token.
 func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Time, issue func(sessionID string) (newHash string, err error)) (User, Session, error) {
+	if claimed == "" {
+		// A token of the older form, or one made up in its shape: only one
+		// that is stored is worth a write transaction (SQLite's one write
+		// lock, for anyone who can post a string).
+		found, err := s.db.RefreshToken.Query().Where(refreshtoken.ID(oldHash)).Exist(ctx)
+		switch {
+		case err != nil:
+			return User{}, Session{}, fmt.Errorf("select refresh token: %w", err)
+		case !found:
+			return User{}, Session{}, ErrInvalidRefreshToken
+		}
+	}
 	var u User
 	var sess Session
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
@@ -361,7 +382,7 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		case n == 0: // revoked, or deleted with its user, meanwhile
 			return false, ErrInvalidRefreshToken
 		}
-		n, err = tx.RefreshToken.Delete().Where(refreshtoken.ID(oldHash)).Exec(ctx)
+		n, err = spend(ctx, tx, oldHash, claimed, now)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("spend refresh token: %w", err)
@@ -377,6 +398,21 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		return false, nil
 	})
 	return u, sess, err
+}
+
+// spend spends the refresh token stored under hash and reports whether it
+// did (0: a racing refresh spent it first). A token of the current form
+// (claimed names its session) is deleted: its MAC tells a reuse without
+// the row. One of the older, opaque form names nothing, so only its row can
+// tell a reuse: it is kept, marked spent, until its session is purged.
+func spend(ctx context.Context, tx *ent.Tx, hash, claimed string, now time.Time) (int, error) {
+	if claimed != "" {
+		return tx.RefreshToken.Delete().Where(refreshtoken.ID(hash)).Exec(ctx)
+	}
+	return tx.RefreshToken.Update().
+		Where(refreshtoken.ID(hash), refreshtoken.SpentAtIsNil()).
+		SetSpentAt(now).
+		Save(ctx)
 }
 
 // revokeReused ends a session whose spent refresh token was presented

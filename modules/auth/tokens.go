@@ -233,6 +233,25 @@ func (m *tokenMaker) refreshSession(token string) (sessionID string, ok bool) {
 	return sid.String(), true
 }
 
+// oldRefreshBytes is the length of a refresh token of the older form:
+// randomness only, in base64url.
+const oldRefreshBytes = 32
+
+// maybeRefresh reports whether token may be a refresh token the service
+// issued: one of the current form under a valid MAC (claimed is then its
+// session), or one of the older form's shape. Anything else is refused
+// before any query.
+func (m *tokenMaker) maybeRefresh(token string) (claimed string, ok bool) {
+	if sid, ok := m.refreshSession(token); ok {
+		return sid, true
+	}
+	if len(token) != base64.RawURLEncoding.EncodedLen(oldRefreshBytes) {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	return "", err == nil && len(b) == oldRefreshBytes
+}
+
 // hashToken is the id a refresh token is stored under: its SHA-256 in hex.
 // The token has 256 random bits, so a fast hash is enough.
 func hashToken(token string) string {

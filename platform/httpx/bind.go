@@ -357,11 +357,17 @@ func NormalizeEmail(s string) string {
 // address may hold: a letter, mark, number, punctuation or symbol, and not
 // one that renders as nothing (zero-width and bidirectional controls are
 // format characters; fillers and variation selectors are default
-// ignorable) or as a space.
+// ignorable) or as a space (space separators are not symbols, but the
+// blank braille pattern is one).
 func visibleRune(r rune) bool {
-	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
+	return r != brailleBlank &&
+		unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) &&
 		!unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
+
+// brailleBlank is U+2800 BRAILLE PATTERN BLANK: a symbol (So) with no dots,
+// drawn as white space.
+const brailleBlank = '\u2800'
 
 // VisibleASCII reports whether s is made only of visible ASCII (0x21–0x7E).
 func VisibleASCII(s string) bool {
