@@ -308,3 +308,29 @@ func BenchmarkPasswordResetRequest(b *testing.B) {
 	}
 	m.svc.resetFloor = floor
 }
+
+// BenchmarkLoginWrongVersusUnknown times a failed login for an email with
+// an account and for one without: both should cost one bcrypt at the
+// configured cost, so their times should match.
+func BenchmarkLoginWrongVersusUnknown(b *testing.B) {
+	cfg := benchConfig(benchCost(b))
+	cfg.FailuresPerAccount = 1 << 30
+	h, _ := benchEngine(b, cfg)
+	if w := serve(h, "POST", "/api/v1/auth/register", `{"email":"timing-bench@example.com","name":"T","password":"a long password"}`); w.Code != http.StatusCreated {
+		b.Fatalf("register: %d %s", w.Code, w.Body)
+	}
+	for _, email := range []string{"timing-bench@example.com", "unknown-bench@example.com"} {
+		name := "wrong-password"
+		if strings.HasPrefix(email, "unknown") {
+			name = "unknown-email"
+		}
+		b.Run(name, func(b *testing.B) {
+			body := `{"email":"` + email + `","password":"not the password"}`
+			for b.Loop() {
+				if w := serve(h, "POST", "/api/v1/auth/login", body); w.Code != http.StatusUnauthorized {
+					b.Fatalf("%d %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+}

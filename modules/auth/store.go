@@ -185,12 +185,15 @@ func evictOldSessions(ctx context.Context, tx *ent.Tx, userID string, now time.T
 // lowered.
 const evictBatch = 1000
 
-// lockForUpdate makes a SELECT take an exclusive row lock on PostgreSQL;
-// SQLite has no row locks and needs none (_txlock=immediate serialises
-// writing transactions).
+// lockForUpdate makes a SELECT lock its rows against every other writer on
+// PostgreSQL — FOR NO KEY UPDATE, which still lets rows that reference them
+// be inserted meanwhile (a task's foreign-key check on its user takes FOR
+// KEY SHARE), so a login or password change never holds up the user's task
+// writes. SQLite has no row locks and needs none (_txlock=immediate
+// serialises writing transactions).
 func lockForUpdate(s *sql.Selector) {
 	if s.Dialect() == dialect.Postgres {
-		s.ForUpdate()
+		s.For(sql.LockNoKeyUpdate)
 	}
 }
 
