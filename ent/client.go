@@ -18,6 +18,8 @@ import (
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent"
@@ -47,6 +49,10 @@ type Client struct {
 	Session *SessionClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TaskCounter is the client for interacting with the TaskCounter builders.
+	TaskCounter *TaskCounterClient
+	// TaskTombstone is the client for interacting with the TaskTombstone builders.
+	TaskTombstone *TaskTombstoneClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -67,6 +73,8 @@ func (c *Client) init() {
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Task = NewTaskClient(c.config)
+	c.TaskCounter = NewTaskCounterClient(c.config)
+	c.TaskTombstone = NewTaskTombstoneClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -167,6 +175,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		RefreshToken:     NewRefreshTokenClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Task:             NewTaskClient(cfg),
+		TaskCounter:      NewTaskCounterClient(cfg),
+		TaskTombstone:    NewTaskTombstoneClient(cfg),
 		User:             NewUserClient(cfg),
 	}, nil
 }
@@ -194,6 +204,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		RefreshToken:     NewRefreshTokenClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Task:             NewTaskClient(cfg),
+		TaskCounter:      NewTaskCounterClient(cfg),
+		TaskTombstone:    NewTaskTombstoneClient(cfg),
 		User:             NewUserClient(cfg),
 	}, nil
 }
@@ -225,7 +237,7 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.AccountToken, c.ExternalDeletion, c.IdempotencyKey, c.MailOutbox,
-		c.RefreshToken, c.Session, c.Task, c.User,
+		c.RefreshToken, c.Session, c.Task, c.TaskCounter, c.TaskTombstone, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -236,7 +248,7 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.AccountToken, c.ExternalDeletion, c.IdempotencyKey, c.MailOutbox,
-		c.RefreshToken, c.Session, c.Task, c.User,
+		c.RefreshToken, c.Session, c.Task, c.TaskCounter, c.TaskTombstone, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -259,6 +271,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Session.mutate(ctx, m)
 	case *TaskMutation:
 		return c.Task.mutate(ctx, m)
+	case *TaskCounterMutation:
+		return c.TaskCounter.mutate(ctx, m)
+	case *TaskTombstoneMutation:
+		return c.TaskTombstone.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -1325,6 +1341,304 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 	}
 }
 
+// TaskCounterClient is a client for the TaskCounter schema.
+type TaskCounterClient struct {
+	config
+}
+
+// NewTaskCounterClient returns a client for the TaskCounter from the given config.
+func NewTaskCounterClient(c config) *TaskCounterClient {
+	return &TaskCounterClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `taskcounter.Hooks(f(g(h())))`.
+func (c *TaskCounterClient) Use(hooks ...Hook) {
+	c.hooks.TaskCounter = append(c.hooks.TaskCounter, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `taskcounter.Intercept(f(g(h())))`.
+func (c *TaskCounterClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TaskCounter = append(c.inters.TaskCounter, interceptors...)
+}
+
+// Create returns a builder for creating a TaskCounter entity.
+func (c *TaskCounterClient) Create() *TaskCounterCreate {
+	mutation := newTaskCounterMutation(c.config, OpCreate)
+	return &TaskCounterCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TaskCounter entities.
+func (c *TaskCounterClient) CreateBulk(builders ...*TaskCounterCreate) *TaskCounterCreateBulk {
+	return &TaskCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TaskCounterClient) MapCreateBulk(slice any, setFunc func(*TaskCounterCreate, int)) *TaskCounterCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TaskCounterCreateBulk{err: fmt.Errorf("calling to TaskCounterClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TaskCounterCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TaskCounterCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TaskCounter.
+func (c *TaskCounterClient) Update() *TaskCounterUpdate {
+	mutation := newTaskCounterMutation(c.config, OpUpdate)
+	return &TaskCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TaskCounterClient) UpdateOne(_m *TaskCounter) *TaskCounterUpdateOne {
+	mutation := newTaskCounterMutation(c.config, OpUpdateOne, withTaskCounter(_m))
+	return &TaskCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TaskCounterClient) UpdateOneID(id string) *TaskCounterUpdateOne {
+	mutation := newTaskCounterMutation(c.config, OpUpdateOne, withTaskCounterID(id))
+	return &TaskCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TaskCounter.
+func (c *TaskCounterClient) Delete() *TaskCounterDelete {
+	mutation := newTaskCounterMutation(c.config, OpDelete)
+	return &TaskCounterDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TaskCounterClient) DeleteOne(_m *TaskCounter) *TaskCounterDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TaskCounterClient) DeleteOneID(id string) *TaskCounterDeleteOne {
+	builder := c.Delete().Where(taskcounter.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TaskCounterDeleteOne{builder}
+}
+
+// Query returns a query builder for TaskCounter.
+func (c *TaskCounterClient) Query() *TaskCounterQuery {
+	return &TaskCounterQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTaskCounter},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TaskCounter entity by its id.
+func (c *TaskCounterClient) Get(ctx context.Context, id string) (*TaskCounter, error) {
+	return c.Query().Where(taskcounter.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TaskCounterClient) GetX(ctx context.Context, id string) *TaskCounter {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a TaskCounter.
+func (c *TaskCounterClient) QueryUser(_m *TaskCounter) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(taskcounter.Table, taskcounter.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, taskcounter.UserTable, taskcounter.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TaskCounterClient) Hooks() []Hook {
+	return c.hooks.TaskCounter
+}
+
+// Interceptors returns the client interceptors.
+func (c *TaskCounterClient) Interceptors() []Interceptor {
+	return c.inters.TaskCounter
+}
+
+func (c *TaskCounterClient) mutate(ctx context.Context, m *TaskCounterMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TaskCounterCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TaskCounterUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TaskCounterUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TaskCounterDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TaskCounter mutation op: %q", m.Op())
+	}
+}
+
+// TaskTombstoneClient is a client for the TaskTombstone schema.
+type TaskTombstoneClient struct {
+	config
+}
+
+// NewTaskTombstoneClient returns a client for the TaskTombstone from the given config.
+func NewTaskTombstoneClient(c config) *TaskTombstoneClient {
+	return &TaskTombstoneClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `tasktombstone.Hooks(f(g(h())))`.
+func (c *TaskTombstoneClient) Use(hooks ...Hook) {
+	c.hooks.TaskTombstone = append(c.hooks.TaskTombstone, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `tasktombstone.Intercept(f(g(h())))`.
+func (c *TaskTombstoneClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TaskTombstone = append(c.inters.TaskTombstone, interceptors...)
+}
+
+// Create returns a builder for creating a TaskTombstone entity.
+func (c *TaskTombstoneClient) Create() *TaskTombstoneCreate {
+	mutation := newTaskTombstoneMutation(c.config, OpCreate)
+	return &TaskTombstoneCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TaskTombstone entities.
+func (c *TaskTombstoneClient) CreateBulk(builders ...*TaskTombstoneCreate) *TaskTombstoneCreateBulk {
+	return &TaskTombstoneCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TaskTombstoneClient) MapCreateBulk(slice any, setFunc func(*TaskTombstoneCreate, int)) *TaskTombstoneCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TaskTombstoneCreateBulk{err: fmt.Errorf("calling to TaskTombstoneClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TaskTombstoneCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TaskTombstoneCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TaskTombstone.
+func (c *TaskTombstoneClient) Update() *TaskTombstoneUpdate {
+	mutation := newTaskTombstoneMutation(c.config, OpUpdate)
+	return &TaskTombstoneUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TaskTombstoneClient) UpdateOne(_m *TaskTombstone) *TaskTombstoneUpdateOne {
+	mutation := newTaskTombstoneMutation(c.config, OpUpdateOne, withTaskTombstone(_m))
+	return &TaskTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TaskTombstoneClient) UpdateOneID(id int64) *TaskTombstoneUpdateOne {
+	mutation := newTaskTombstoneMutation(c.config, OpUpdateOne, withTaskTombstoneID(id))
+	return &TaskTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TaskTombstone.
+func (c *TaskTombstoneClient) Delete() *TaskTombstoneDelete {
+	mutation := newTaskTombstoneMutation(c.config, OpDelete)
+	return &TaskTombstoneDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TaskTombstoneClient) DeleteOne(_m *TaskTombstone) *TaskTombstoneDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TaskTombstoneClient) DeleteOneID(id int64) *TaskTombstoneDeleteOne {
+	builder := c.Delete().Where(tasktombstone.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TaskTombstoneDeleteOne{builder}
+}
+
+// Query returns a query builder for TaskTombstone.
+func (c *TaskTombstoneClient) Query() *TaskTombstoneQuery {
+	return &TaskTombstoneQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTaskTombstone},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TaskTombstone entity by its id.
+func (c *TaskTombstoneClient) Get(ctx context.Context, id int64) (*TaskTombstone, error) {
+	return c.Query().Where(tasktombstone.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TaskTombstoneClient) GetX(ctx context.Context, id int64) *TaskTombstone {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a TaskTombstone.
+func (c *TaskTombstoneClient) QueryUser(_m *TaskTombstone) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(tasktombstone.Table, tasktombstone.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, tasktombstone.UserTable, tasktombstone.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TaskTombstoneClient) Hooks() []Hook {
+	return c.hooks.TaskTombstone
+}
+
+// Interceptors returns the client interceptors.
+func (c *TaskTombstoneClient) Interceptors() []Interceptor {
+	return c.inters.TaskTombstone
+}
+
+func (c *TaskTombstoneClient) mutate(ctx context.Context, m *TaskTombstoneMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TaskTombstoneCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TaskTombstoneUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TaskTombstoneUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TaskTombstoneDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TaskTombstone mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -1497,6 +1811,38 @@ func (c *UserClient) QueryIdempotencyKeys(_m *User) *IdempotencyKeyQuery {
 	return query
 }
 
+// QueryTaskCounter queries the task_counter edge of a User.
+func (c *UserClient) QueryTaskCounter(_m *User) *TaskCounterQuery {
+	query := (&TaskCounterClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(taskcounter.Table, taskcounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, user.TaskCounterTable, user.TaskCounterColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTaskTombstones queries the task_tombstones edge of a User.
+func (c *UserClient) QueryTaskTombstones(_m *User) *TaskTombstoneQuery {
+	query := (&TaskTombstoneClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(tasktombstone.Table, tasktombstone.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TaskTombstonesTable, user.TaskTombstonesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	return c.hooks.User
@@ -1526,11 +1872,11 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		AccountToken, ExternalDeletion, IdempotencyKey, MailOutbox, RefreshToken,
-		Session, Task, User []ent.Hook
+		Session, Task, TaskCounter, TaskTombstone, User []ent.Hook
 	}
 	inters struct {
 		AccountToken, ExternalDeletion, IdempotencyKey, MailOutbox, RefreshToken,
-		Session, Task, User []ent.Interceptor
+		Session, Task, TaskCounter, TaskTombstone, User []ent.Interceptor
 	}
 )
 

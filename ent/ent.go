@@ -15,6 +15,8 @@ import (
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent"
@@ -87,6 +89,8 @@ func checkColumn(t, c string) error {
 			refreshtoken.Table:     refreshtoken.ValidColumn,
 			session.Table:          session.ValidColumn,
 			task.Table:             task.ValidColumn,
+			taskcounter.Table:      taskcounter.ValidColumn,
+			tasktombstone.Table:    tasktombstone.ValidColumn,
 			user.Table:             user.ValidColumn,
 		})
 	})

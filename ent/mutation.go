@@ -16,6 +16,8 @@ import (
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent"
@@ -38,6 +40,8 @@ const (
 	TypeRefreshToken     = "RefreshToken"
 	TypeSession          = "Session"
 	TypeTask             = "Task"
+	TypeTaskCounter      = "TaskCounter"
+	TypeTaskTombstone    = "TaskTombstone"
 	TypeUser             = "User"
 )
 
@@ -4305,6 +4309,8 @@ type TaskMutation struct {
 	description             *string
 	completed               *bool
 	completed_at            *time.Time
+	change_seq              *int64
+	addchange_seq           *int64
 	clearedFields           map[string]struct{}
 	user                    *string
 	cleareduser             bool
@@ -4698,6 +4704,76 @@ func (m *TaskMutation) ResetCompletedAt() {
 	delete(m.clearedFields, task.FieldCompletedAt)
 }
 
+// SetChangeSeq sets the "change_seq" field.
+func (m *TaskMutation) SetChangeSeq(i int64) {
+	m.change_seq = &i
+	m.addchange_seq = nil
+}
+
+// ChangeSeq returns the value of the "change_seq" field in the mutation.
+func (m *TaskMutation) ChangeSeq() (r int64, exists bool) {
+	v := m.change_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangeSeq returns the old "change_seq" field's value of the Task entity.
+// If the Task object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskMutation) OldChangeSeq(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangeSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangeSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangeSeq: %w", err)
+	}
+	return oldValue.ChangeSeq, nil
+}
+
+// AddChangeSeq adds i to the "change_seq" field.
+func (m *TaskMutation) AddChangeSeq(i int64) {
+	if m.addchange_seq != nil {
+		*m.addchange_seq += i
+	} else {
+		m.addchange_seq = &i
+	}
+}
+
+// AddedChangeSeq returns the value that was added to the "change_seq" field in this mutation.
+func (m *TaskMutation) AddedChangeSeq() (r int64, exists bool) {
+	v := m.addchange_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (m *TaskMutation) ClearChangeSeq() {
+	m.change_seq = nil
+	m.addchange_seq = nil
+	m.clearedFields[task.FieldChangeSeq] = struct{}{}
+}
+
+// ChangeSeqCleared returns if the "change_seq" field was cleared in this mutation.
+func (m *TaskMutation) ChangeSeqCleared() bool {
+	_, ok := m.clearedFields[task.FieldChangeSeq]
+	return ok
+}
+
+// ResetChangeSeq resets all changes to the "change_seq" field.
+func (m *TaskMutation) ResetChangeSeq() {
+	m.change_seq = nil
+	m.addchange_seq = nil
+	delete(m.clearedFields, task.FieldChangeSeq)
+}
+
 // ClearUser clears the "user" edge to the User entity.
 func (m *TaskMutation) ClearUser() {
 	m.cleareduser = true
@@ -4813,7 +4889,7 @@ func (m *TaskMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *TaskMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, task.FieldCreatedAt)
 	}
@@ -4834,6 +4910,9 @@ func (m *TaskMutation) Fields() []string {
 	}
 	if m.completed_at != nil {
 		fields = append(fields, task.FieldCompletedAt)
+	}
+	if m.change_seq != nil {
+		fields = append(fields, task.FieldChangeSeq)
 	}
 	return fields
 }
@@ -4857,6 +4936,8 @@ func (m *TaskMutation) Field(name string) (ent.Value, bool) {
 		return m.Completed()
 	case task.FieldCompletedAt:
 		return m.CompletedAt()
+	case task.FieldChangeSeq:
+		return m.ChangeSeq()
 	}
 	return nil, false
 }
@@ -4880,6 +4961,8 @@ func (m *TaskMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCompleted(ctx)
 	case task.FieldCompletedAt:
 		return m.OldCompletedAt(ctx)
+	case task.FieldChangeSeq:
+		return m.OldChangeSeq(ctx)
 	}
 	return nil, fmt.Errorf("unknown Task field %s", name)
 }
@@ -4938,6 +5021,13 @@ func (m *TaskMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompletedAt(v)
 		return nil
+	case task.FieldChangeSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangeSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)
 }
@@ -4945,13 +5035,21 @@ func (m *TaskMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *TaskMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addchange_seq != nil {
+		fields = append(fields, task.FieldChangeSeq)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *TaskMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case task.FieldChangeSeq:
+		return m.AddedChangeSeq()
+	}
 	return nil, false
 }
 
@@ -4960,6 +5058,13 @@ func (m *TaskMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *TaskMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case task.FieldChangeSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChangeSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Task numeric field %s", name)
 }
@@ -4973,6 +5078,9 @@ func (m *TaskMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(task.FieldCompletedAt) {
 		fields = append(fields, task.FieldCompletedAt)
+	}
+	if m.FieldCleared(task.FieldChangeSeq) {
+		fields = append(fields, task.FieldChangeSeq)
 	}
 	return fields
 }
@@ -4993,6 +5101,9 @@ func (m *TaskMutation) ClearField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ClearCompletedAt()
+		return nil
+	case task.FieldChangeSeq:
+		m.ClearChangeSeq()
 		return nil
 	}
 	return fmt.Errorf("unknown Task nullable field %s", name)
@@ -5022,6 +5133,9 @@ func (m *TaskMutation) ResetField(name string) error {
 		return nil
 	case task.FieldCompletedAt:
 		m.ResetCompletedAt()
+		return nil
+	case task.FieldChangeSeq:
+		m.ResetChangeSeq()
 		return nil
 	}
 	return fmt.Errorf("unknown Task field %s", name)
@@ -5129,6 +5243,1232 @@ func (m *TaskMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Task edge %s", name)
 }
 
+// TaskCounterMutation represents an operation that mutates the TaskCounter nodes in the graph.
+type TaskCounterMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	seq           *int64
+	addseq        *int64
+	total         *int64
+	addtotal      *int64
+	completed     *int64
+	addcompleted  *int64
+	purged_seq    *int64
+	addpurged_seq *int64
+	clearedFields map[string]struct{}
+	user          *string
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*TaskCounter, error)
+	predicates    []predicate.TaskCounter
+}
+
+var _ ent.Mutation = (*TaskCounterMutation)(nil)
+
+// taskcounterOption allows management of the mutation configuration using functional options.
+type taskcounterOption func(*TaskCounterMutation)
+
+// newTaskCounterMutation creates new mutation for the TaskCounter entity.
+func newTaskCounterMutation(c config, op Op, opts ...taskcounterOption) *TaskCounterMutation {
+	m := &TaskCounterMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTaskCounter,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTaskCounterID sets the ID field of the mutation.
+func withTaskCounterID(id string) taskcounterOption {
+	return func(m *TaskCounterMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TaskCounter
+		)
+		m.oldValue = func(ctx context.Context) (*TaskCounter, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TaskCounter.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTaskCounter sets the old TaskCounter of the mutation.
+func withTaskCounter(node *TaskCounter) taskcounterOption {
+	return func(m *TaskCounterMutation) {
+		m.oldValue = func(context.Context) (*TaskCounter, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TaskCounterMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TaskCounterMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of TaskCounter entities.
+func (m *TaskCounterMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TaskCounterMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TaskCounterMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TaskCounter.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetSeq sets the "seq" field.
+func (m *TaskCounterMutation) SetSeq(i int64) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *TaskCounterMutation) Seq() (r int64, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the TaskCounter entity.
+// If the TaskCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskCounterMutation) OldSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *TaskCounterMutation) AddSeq(i int64) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *TaskCounterMutation) AddedSeq() (r int64, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *TaskCounterMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
+// SetTotal sets the "total" field.
+func (m *TaskCounterMutation) SetTotal(i int64) {
+	m.total = &i
+	m.addtotal = nil
+}
+
+// Total returns the value of the "total" field in the mutation.
+func (m *TaskCounterMutation) Total() (r int64, exists bool) {
+	v := m.total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotal returns the old "total" field's value of the TaskCounter entity.
+// If the TaskCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskCounterMutation) OldTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotal: %w", err)
+	}
+	return oldValue.Total, nil
+}
+
+// AddTotal adds i to the "total" field.
+func (m *TaskCounterMutation) AddTotal(i int64) {
+	if m.addtotal != nil {
+		*m.addtotal += i
+	} else {
+		m.addtotal = &i
+	}
+}
+
+// AddedTotal returns the value that was added to the "total" field in this mutation.
+func (m *TaskCounterMutation) AddedTotal() (r int64, exists bool) {
+	v := m.addtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotal resets all changes to the "total" field.
+func (m *TaskCounterMutation) ResetTotal() {
+	m.total = nil
+	m.addtotal = nil
+}
+
+// SetCompleted sets the "completed" field.
+func (m *TaskCounterMutation) SetCompleted(i int64) {
+	m.completed = &i
+	m.addcompleted = nil
+}
+
+// Completed returns the value of the "completed" field in the mutation.
+func (m *TaskCounterMutation) Completed() (r int64, exists bool) {
+	v := m.completed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompleted returns the old "completed" field's value of the TaskCounter entity.
+// If the TaskCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskCounterMutation) OldCompleted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompleted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompleted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompleted: %w", err)
+	}
+	return oldValue.Completed, nil
+}
+
+// AddCompleted adds i to the "completed" field.
+func (m *TaskCounterMutation) AddCompleted(i int64) {
+	if m.addcompleted != nil {
+		*m.addcompleted += i
+	} else {
+		m.addcompleted = &i
+	}
+}
+
+// AddedCompleted returns the value that was added to the "completed" field in this mutation.
+func (m *TaskCounterMutation) AddedCompleted() (r int64, exists bool) {
+	v := m.addcompleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCompleted resets all changes to the "completed" field.
+func (m *TaskCounterMutation) ResetCompleted() {
+	m.completed = nil
+	m.addcompleted = nil
+}
+
+// SetPurgedSeq sets the "purged_seq" field.
+func (m *TaskCounterMutation) SetPurgedSeq(i int64) {
+	m.purged_seq = &i
+	m.addpurged_seq = nil
+}
+
+// PurgedSeq returns the value of the "purged_seq" field in the mutation.
+func (m *TaskCounterMutation) PurgedSeq() (r int64, exists bool) {
+	v := m.purged_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurgedSeq returns the old "purged_seq" field's value of the TaskCounter entity.
+// If the TaskCounter object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskCounterMutation) OldPurgedSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurgedSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurgedSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurgedSeq: %w", err)
+	}
+	return oldValue.PurgedSeq, nil
+}
+
+// AddPurgedSeq adds i to the "purged_seq" field.
+func (m *TaskCounterMutation) AddPurgedSeq(i int64) {
+	if m.addpurged_seq != nil {
+		*m.addpurged_seq += i
+	} else {
+		m.addpurged_seq = &i
+	}
+}
+
+// AddedPurgedSeq returns the value that was added to the "purged_seq" field in this mutation.
+func (m *TaskCounterMutation) AddedPurgedSeq() (r int64, exists bool) {
+	v := m.addpurged_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPurgedSeq resets all changes to the "purged_seq" field.
+func (m *TaskCounterMutation) ResetPurgedSeq() {
+	m.purged_seq = nil
+	m.addpurged_seq = nil
+}
+
+// SetUserID sets the "user" edge to the User entity by id.
+func (m *TaskCounterMutation) SetUserID(id string) {
+	m.user = &id
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *TaskCounterMutation) ClearUser() {
+	m.cleareduser = true
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *TaskCounterMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserID returns the "user" edge ID in the mutation.
+func (m *TaskCounterMutation) UserID() (id string, exists bool) {
+	if m.user != nil {
+		return *m.user, true
+	}
+	return
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *TaskCounterMutation) UserIDs() (ids []string) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *TaskCounterMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the TaskCounterMutation builder.
+func (m *TaskCounterMutation) Where(ps ...predicate.TaskCounter) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TaskCounterMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TaskCounterMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TaskCounter, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TaskCounterMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TaskCounterMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TaskCounter).
+func (m *TaskCounterMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TaskCounterMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.seq != nil {
+		fields = append(fields, taskcounter.FieldSeq)
+	}
+	if m.total != nil {
+		fields = append(fields, taskcounter.FieldTotal)
+	}
+	if m.completed != nil {
+		fields = append(fields, taskcounter.FieldCompleted)
+	}
+	if m.purged_seq != nil {
+		fields = append(fields, taskcounter.FieldPurgedSeq)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TaskCounterMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case taskcounter.FieldSeq:
+		return m.Seq()
+	case taskcounter.FieldTotal:
+		return m.Total()
+	case taskcounter.FieldCompleted:
+		return m.Completed()
+	case taskcounter.FieldPurgedSeq:
+		return m.PurgedSeq()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TaskCounterMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case taskcounter.FieldSeq:
+		return m.OldSeq(ctx)
+	case taskcounter.FieldTotal:
+		return m.OldTotal(ctx)
+	case taskcounter.FieldCompleted:
+		return m.OldCompleted(ctx)
+	case taskcounter.FieldPurgedSeq:
+		return m.OldPurgedSeq(ctx)
+	}
+	return nil, fmt.Errorf("unknown TaskCounter field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskCounterMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case taskcounter.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
+	case taskcounter.FieldTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotal(v)
+		return nil
+	case taskcounter.FieldCompleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompleted(v)
+		return nil
+	case taskcounter.FieldPurgedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurgedSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskCounter field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TaskCounterMutation) AddedFields() []string {
+	var fields []string
+	if m.addseq != nil {
+		fields = append(fields, taskcounter.FieldSeq)
+	}
+	if m.addtotal != nil {
+		fields = append(fields, taskcounter.FieldTotal)
+	}
+	if m.addcompleted != nil {
+		fields = append(fields, taskcounter.FieldCompleted)
+	}
+	if m.addpurged_seq != nil {
+		fields = append(fields, taskcounter.FieldPurgedSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TaskCounterMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case taskcounter.FieldSeq:
+		return m.AddedSeq()
+	case taskcounter.FieldTotal:
+		return m.AddedTotal()
+	case taskcounter.FieldCompleted:
+		return m.AddedCompleted()
+	case taskcounter.FieldPurgedSeq:
+		return m.AddedPurgedSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskCounterMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case taskcounter.FieldSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
+	case taskcounter.FieldTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotal(v)
+		return nil
+	case taskcounter.FieldCompleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCompleted(v)
+		return nil
+	case taskcounter.FieldPurgedSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPurgedSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskCounter numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TaskCounterMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TaskCounterMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TaskCounterMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown TaskCounter nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TaskCounterMutation) ResetField(name string) error {
+	switch name {
+	case taskcounter.FieldSeq:
+		m.ResetSeq()
+		return nil
+	case taskcounter.FieldTotal:
+		m.ResetTotal()
+		return nil
+	case taskcounter.FieldCompleted:
+		m.ResetCompleted()
+		return nil
+	case taskcounter.FieldPurgedSeq:
+		m.ResetPurgedSeq()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskCounter field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TaskCounterMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, taskcounter.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TaskCounterMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case taskcounter.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TaskCounterMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TaskCounterMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TaskCounterMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, taskcounter.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TaskCounterMutation) EdgeCleared(name string) bool {
+	switch name {
+	case taskcounter.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TaskCounterMutation) ClearEdge(name string) error {
+	switch name {
+	case taskcounter.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskCounter unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TaskCounterMutation) ResetEdge(name string) error {
+	switch name {
+	case taskcounter.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskCounter edge %s", name)
+}
+
+// TaskTombstoneMutation represents an operation that mutates the TaskTombstone nodes in the graph.
+type TaskTombstoneMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	change_seq    *int64
+	addchange_seq *int64
+	deleted_at    *time.Time
+	clearedFields map[string]struct{}
+	user          *string
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*TaskTombstone, error)
+	predicates    []predicate.TaskTombstone
+}
+
+var _ ent.Mutation = (*TaskTombstoneMutation)(nil)
+
+// tasktombstoneOption allows management of the mutation configuration using functional options.
+type tasktombstoneOption func(*TaskTombstoneMutation)
+
+// newTaskTombstoneMutation creates new mutation for the TaskTombstone entity.
+func newTaskTombstoneMutation(c config, op Op, opts ...tasktombstoneOption) *TaskTombstoneMutation {
+	m := &TaskTombstoneMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTaskTombstone,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTaskTombstoneID sets the ID field of the mutation.
+func withTaskTombstoneID(id int64) tasktombstoneOption {
+	return func(m *TaskTombstoneMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TaskTombstone
+		)
+		m.oldValue = func(ctx context.Context) (*TaskTombstone, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TaskTombstone.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTaskTombstone sets the old TaskTombstone of the mutation.
+func withTaskTombstone(node *TaskTombstone) tasktombstoneOption {
+	return func(m *TaskTombstoneMutation) {
+		m.oldValue = func(context.Context) (*TaskTombstone, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TaskTombstoneMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TaskTombstoneMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of TaskTombstone entities.
+func (m *TaskTombstoneMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TaskTombstoneMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TaskTombstoneMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TaskTombstone.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *TaskTombstoneMutation) SetUserID(s string) {
+	m.user = &s
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *TaskTombstoneMutation) UserID() (r string, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the TaskTombstone entity.
+// If the TaskTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskTombstoneMutation) OldUserID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *TaskTombstoneMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetChangeSeq sets the "change_seq" field.
+func (m *TaskTombstoneMutation) SetChangeSeq(i int64) {
+	m.change_seq = &i
+	m.addchange_seq = nil
+}
+
+// ChangeSeq returns the value of the "change_seq" field in the mutation.
+func (m *TaskTombstoneMutation) ChangeSeq() (r int64, exists bool) {
+	v := m.change_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChangeSeq returns the old "change_seq" field's value of the TaskTombstone entity.
+// If the TaskTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskTombstoneMutation) OldChangeSeq(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChangeSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChangeSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChangeSeq: %w", err)
+	}
+	return oldValue.ChangeSeq, nil
+}
+
+// AddChangeSeq adds i to the "change_seq" field.
+func (m *TaskTombstoneMutation) AddChangeSeq(i int64) {
+	if m.addchange_seq != nil {
+		*m.addchange_seq += i
+	} else {
+		m.addchange_seq = &i
+	}
+}
+
+// AddedChangeSeq returns the value that was added to the "change_seq" field in this mutation.
+func (m *TaskTombstoneMutation) AddedChangeSeq() (r int64, exists bool) {
+	v := m.addchange_seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChangeSeq resets all changes to the "change_seq" field.
+func (m *TaskTombstoneMutation) ResetChangeSeq() {
+	m.change_seq = nil
+	m.addchange_seq = nil
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (m *TaskTombstoneMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *TaskTombstoneMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the TaskTombstone entity.
+// If the TaskTombstone object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TaskTombstoneMutation) OldDeletedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *TaskTombstoneMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *TaskTombstoneMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[tasktombstone.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *TaskTombstoneMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *TaskTombstoneMutation) UserIDs() (ids []string) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *TaskTombstoneMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the TaskTombstoneMutation builder.
+func (m *TaskTombstoneMutation) Where(ps ...predicate.TaskTombstone) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TaskTombstoneMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TaskTombstoneMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TaskTombstone, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TaskTombstoneMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TaskTombstoneMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TaskTombstone).
+func (m *TaskTombstoneMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TaskTombstoneMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.user != nil {
+		fields = append(fields, tasktombstone.FieldUserID)
+	}
+	if m.change_seq != nil {
+		fields = append(fields, tasktombstone.FieldChangeSeq)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, tasktombstone.FieldDeletedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TaskTombstoneMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case tasktombstone.FieldUserID:
+		return m.UserID()
+	case tasktombstone.FieldChangeSeq:
+		return m.ChangeSeq()
+	case tasktombstone.FieldDeletedAt:
+		return m.DeletedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TaskTombstoneMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case tasktombstone.FieldUserID:
+		return m.OldUserID(ctx)
+	case tasktombstone.FieldChangeSeq:
+		return m.OldChangeSeq(ctx)
+	case tasktombstone.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown TaskTombstone field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskTombstoneMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case tasktombstone.FieldUserID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case tasktombstone.FieldChangeSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChangeSeq(v)
+		return nil
+	case tasktombstone.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskTombstone field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TaskTombstoneMutation) AddedFields() []string {
+	var fields []string
+	if m.addchange_seq != nil {
+		fields = append(fields, tasktombstone.FieldChangeSeq)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TaskTombstoneMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case tasktombstone.FieldChangeSeq:
+		return m.AddedChangeSeq()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TaskTombstoneMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case tasktombstone.FieldChangeSeq:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChangeSeq(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TaskTombstone numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TaskTombstoneMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TaskTombstoneMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TaskTombstoneMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown TaskTombstone nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TaskTombstoneMutation) ResetField(name string) error {
+	switch name {
+	case tasktombstone.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case tasktombstone.FieldChangeSeq:
+		m.ResetChangeSeq()
+		return nil
+	case tasktombstone.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskTombstone field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TaskTombstoneMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, tasktombstone.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TaskTombstoneMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case tasktombstone.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TaskTombstoneMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TaskTombstoneMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TaskTombstoneMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, tasktombstone.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TaskTombstoneMutation) EdgeCleared(name string) bool {
+	switch name {
+	case tasktombstone.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TaskTombstoneMutation) ClearEdge(name string) error {
+	switch name {
+	case tasktombstone.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskTombstone unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TaskTombstoneMutation) ResetEdge(name string) error {
+	switch name {
+	case tasktombstone.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TaskTombstone edge %s", name)
+}
+
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
@@ -5155,6 +6495,11 @@ type UserMutation struct {
 	idempotency_keys        map[int64]struct{}
 	removedidempotency_keys map[int64]struct{}
 	clearedidempotency_keys bool
+	task_counter            *string
+	clearedtask_counter     bool
+	task_tombstones         map[int64]struct{}
+	removedtask_tombstones  map[int64]struct{}
+	clearedtask_tombstones  bool
 	done                    bool
 	oldValue                func(context.Context) (*User, error)
 	predicates              []predicate.User
@@ -5732,6 +7077,99 @@ func (m *UserMutation) ResetIdempotencyKeys() {
 	m.removedidempotency_keys = nil
 }
 
+// SetTaskCounterID sets the "task_counter" edge to the TaskCounter entity by id.
+func (m *UserMutation) SetTaskCounterID(id string) {
+	m.task_counter = &id
+}
+
+// ClearTaskCounter clears the "task_counter" edge to the TaskCounter entity.
+func (m *UserMutation) ClearTaskCounter() {
+	m.clearedtask_counter = true
+}
+
+// TaskCounterCleared reports if the "task_counter" edge to the TaskCounter entity was cleared.
+func (m *UserMutation) TaskCounterCleared() bool {
+	return m.clearedtask_counter
+}
+
+// TaskCounterID returns the "task_counter" edge ID in the mutation.
+func (m *UserMutation) TaskCounterID() (id string, exists bool) {
+	if m.task_counter != nil {
+		return *m.task_counter, true
+	}
+	return
+}
+
+// TaskCounterIDs returns the "task_counter" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TaskCounterID instead. It exists only for internal usage by the builders.
+func (m *UserMutation) TaskCounterIDs() (ids []string) {
+	if id := m.task_counter; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTaskCounter resets all changes to the "task_counter" edge.
+func (m *UserMutation) ResetTaskCounter() {
+	m.task_counter = nil
+	m.clearedtask_counter = false
+}
+
+// AddTaskTombstoneIDs adds the "task_tombstones" edge to the TaskTombstone entity by ids.
+func (m *UserMutation) AddTaskTombstoneIDs(ids ...int64) {
+	if m.task_tombstones == nil {
+		m.task_tombstones = make(map[int64]struct{})
+	}
+	for i := range ids {
+		m.task_tombstones[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTaskTombstones clears the "task_tombstones" edge to the TaskTombstone entity.
+func (m *UserMutation) ClearTaskTombstones() {
+	m.clearedtask_tombstones = true
+}
+
+// TaskTombstonesCleared reports if the "task_tombstones" edge to the TaskTombstone entity was cleared.
+func (m *UserMutation) TaskTombstonesCleared() bool {
+	return m.clearedtask_tombstones
+}
+
+// RemoveTaskTombstoneIDs removes the "task_tombstones" edge to the TaskTombstone entity by IDs.
+func (m *UserMutation) RemoveTaskTombstoneIDs(ids ...int64) {
+	if m.removedtask_tombstones == nil {
+		m.removedtask_tombstones = make(map[int64]struct{})
+	}
+	for i := range ids {
+		delete(m.task_tombstones, ids[i])
+		m.removedtask_tombstones[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTaskTombstones returns the removed IDs of the "task_tombstones" edge to the TaskTombstone entity.
+func (m *UserMutation) RemovedTaskTombstonesIDs() (ids []int64) {
+	for id := range m.removedtask_tombstones {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TaskTombstonesIDs returns the "task_tombstones" edge IDs in the mutation.
+func (m *UserMutation) TaskTombstonesIDs() (ids []int64) {
+	for id := range m.task_tombstones {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTaskTombstones resets all changes to the "task_tombstones" edge.
+func (m *UserMutation) ResetTaskTombstones() {
+	m.task_tombstones = nil
+	m.clearedtask_tombstones = false
+	m.removedtask_tombstones = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -5967,7 +7405,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.tasks != nil {
 		edges = append(edges, user.EdgeTasks)
 	}
@@ -5979,6 +7417,12 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.idempotency_keys != nil {
 		edges = append(edges, user.EdgeIdempotencyKeys)
+	}
+	if m.task_counter != nil {
+		edges = append(edges, user.EdgeTaskCounter)
+	}
+	if m.task_tombstones != nil {
+		edges = append(edges, user.EdgeTaskTombstones)
 	}
 	return edges
 }
@@ -6011,13 +7455,23 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTaskCounter:
+		if id := m.task_counter; id != nil {
+			return []ent.Value{*id}
+		}
+	case user.EdgeTaskTombstones:
+		ids := make([]ent.Value, 0, len(m.task_tombstones))
+		for id := range m.task_tombstones {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.removedtasks != nil {
 		edges = append(edges, user.EdgeTasks)
 	}
@@ -6029,6 +7483,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedidempotency_keys != nil {
 		edges = append(edges, user.EdgeIdempotencyKeys)
+	}
+	if m.removedtask_tombstones != nil {
+		edges = append(edges, user.EdgeTaskTombstones)
 	}
 	return edges
 }
@@ -6061,13 +7518,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTaskTombstones:
+		ids := make([]ent.Value, 0, len(m.removedtask_tombstones))
+		for id := range m.removedtask_tombstones {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 6)
 	if m.clearedtasks {
 		edges = append(edges, user.EdgeTasks)
 	}
@@ -6079,6 +7542,12 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedidempotency_keys {
 		edges = append(edges, user.EdgeIdempotencyKeys)
+	}
+	if m.clearedtask_counter {
+		edges = append(edges, user.EdgeTaskCounter)
+	}
+	if m.clearedtask_tombstones {
+		edges = append(edges, user.EdgeTaskTombstones)
 	}
 	return edges
 }
@@ -6095,6 +7564,10 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedaccount_tokens
 	case user.EdgeIdempotencyKeys:
 		return m.clearedidempotency_keys
+	case user.EdgeTaskCounter:
+		return m.clearedtask_counter
+	case user.EdgeTaskTombstones:
+		return m.clearedtask_tombstones
 	}
 	return false
 }
@@ -6103,6 +7576,9 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *UserMutation) ClearEdge(name string) error {
 	switch name {
+	case user.EdgeTaskCounter:
+		m.ClearTaskCounter()
+		return nil
 	}
 	return fmt.Errorf("unknown User unique edge %s", name)
 }
@@ -6122,6 +7598,12 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeIdempotencyKeys:
 		m.ResetIdempotencyKeys()
+		return nil
+	case user.EdgeTaskCounter:
+		m.ResetTaskCounter()
+		return nil
+	case user.EdgeTaskTombstones:
+		m.ResetTaskTombstones()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

@@ -12,6 +12,8 @@ import (
 	"todo/ent/schema"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 )
 
@@ -242,6 +244,38 @@ func init() {
 	taskDescID := taskFields[0].Descriptor()
 	// task.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	task.IDValidator = taskDescID.Validators[0].(func(int64) error)
+	taskcounterFields := schema.TaskCounter{}.Fields()
+	_ = taskcounterFields
+	// taskcounterDescSeq is the schema descriptor for seq field.
+	taskcounterDescSeq := taskcounterFields[1].Descriptor()
+	// taskcounter.DefaultSeq holds the default value on creation for the seq field.
+	taskcounter.DefaultSeq = taskcounterDescSeq.Default.(int64)
+	// taskcounterDescTotal is the schema descriptor for total field.
+	taskcounterDescTotal := taskcounterFields[2].Descriptor()
+	// taskcounter.DefaultTotal holds the default value on creation for the total field.
+	taskcounter.DefaultTotal = taskcounterDescTotal.Default.(int64)
+	// taskcounterDescCompleted is the schema descriptor for completed field.
+	taskcounterDescCompleted := taskcounterFields[3].Descriptor()
+	// taskcounter.DefaultCompleted holds the default value on creation for the completed field.
+	taskcounter.DefaultCompleted = taskcounterDescCompleted.Default.(int64)
+	// taskcounterDescPurgedSeq is the schema descriptor for purged_seq field.
+	taskcounterDescPurgedSeq := taskcounterFields[4].Descriptor()
+	// taskcounter.DefaultPurgedSeq holds the default value on creation for the purged_seq field.
+	taskcounter.DefaultPurgedSeq = taskcounterDescPurgedSeq.Default.(int64)
+	// taskcounterDescID is the schema descriptor for id field.
+	taskcounterDescID := taskcounterFields[0].Descriptor()
+	// taskcounter.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	taskcounter.IDValidator = taskcounterDescID.Validators[0].(func(string) error)
+	tasktombstoneFields := schema.TaskTombstone{}.Fields()
+	_ = tasktombstoneFields
+	// tasktombstoneDescUserID is the schema descriptor for user_id field.
+	tasktombstoneDescUserID := tasktombstoneFields[1].Descriptor()
+	// tasktombstone.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	tasktombstone.UserIDValidator = tasktombstoneDescUserID.Validators[0].(func(string) error)
+	// tasktombstoneDescID is the schema descriptor for id field.
+	tasktombstoneDescID := tasktombstoneFields[0].Descriptor()
+	// tasktombstone.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	tasktombstone.IDValidator = tasktombstoneDescID.Validators[0].(func(int64) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

@@ -32,6 +32,8 @@ type Task struct {
 	Completed bool `json:"completed,omitempty"`
 	// CompletedAt holds the value of the "completed_at" field.
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
+	// ChangeSeq holds the value of the "change_seq" field.
+	ChangeSeq *int64 `json:"change_seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the TaskQuery when eager-loading is set.
 	Edges        TaskEdges `json:"edges"`
@@ -76,7 +78,7 @@ func (*Task) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case task.FieldCompleted:
 			values[i] = new(sql.NullBool)
-		case task.FieldID:
+		case task.FieldID, task.FieldChangeSeq:
 			values[i] = new(sql.NullInt64)
 		case task.FieldUserID, task.FieldTitle, task.FieldDescription:
 			values[i] = new(sql.NullString)
@@ -147,6 +149,13 @@ func (_m *Task) assignValues(columns []string, values []any) error {
 				_m.CompletedAt = new(time.Time)
 				*_m.CompletedAt = value.Time
 			}
+		case task.FieldChangeSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field change_seq", values[i])
+			} else if value.Valid {
+				_m.ChangeSeq = new(int64)
+				*_m.ChangeSeq = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -216,6 +225,11 @@ func (_m *Task) String() string {
 	if v := _m.CompletedAt; v != nil {
 		builder.WriteString("completed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ChangeSeq; v != nil {
+		builder.WriteString("change_seq=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteByte(')')
 	return builder.String()

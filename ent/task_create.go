@@ -106,6 +106,20 @@ func (_c *TaskCreate) SetNillableCompletedAt(v *time.Time) *TaskCreate {
 	return _c
 }
 
+// SetChangeSeq sets the "change_seq" field.
+func (_c *TaskCreate) SetChangeSeq(v int64) *TaskCreate {
+	_c.mutation.SetChangeSeq(v)
+	return _c
+}
+
+// SetNillableChangeSeq sets the "change_seq" field if the given value is not nil.
+func (_c *TaskCreate) SetNillableChangeSeq(v *int64) *TaskCreate {
+	if v != nil {
+		_c.SetChangeSeq(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *TaskCreate) SetID(v int64) *TaskCreate {
 	_c.mutation.SetID(v)
@@ -278,6 +292,10 @@ func (_c *TaskCreate) createSpec() (*Task, *sqlgraph.CreateSpec) {
 		_spec.SetField(task.FieldCompletedAt, field.TypeTime, value)
 		_node.CompletedAt = &value
 	}
+	if value, ok := _c.mutation.ChangeSeq(); ok {
+		_spec.SetField(task.FieldChangeSeq, field.TypeInt64, value)
+		_node.ChangeSeq = &value
+	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -435,6 +453,30 @@ func (u *TaskUpsert) ClearCompletedAt() *TaskUpsert {
 	return u
 }
 
+// SetChangeSeq sets the "change_seq" field.
+func (u *TaskUpsert) SetChangeSeq(v int64) *TaskUpsert {
+	u.Set(task.FieldChangeSeq, v)
+	return u
+}
+
+// UpdateChangeSeq sets the "change_seq" field to the value that was provided on create.
+func (u *TaskUpsert) UpdateChangeSeq() *TaskUpsert {
+	u.SetExcluded(task.FieldChangeSeq)
+	return u
+}
+
+// AddChangeSeq adds v to the "change_seq" field.
+func (u *TaskUpsert) AddChangeSeq(v int64) *TaskUpsert {
+	u.Add(task.FieldChangeSeq, v)
+	return u
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (u *TaskUpsert) ClearChangeSeq() *TaskUpsert {
+	u.SetNull(task.FieldChangeSeq)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -570,6 +612,34 @@ func (u *TaskUpsertOne) UpdateCompletedAt() *TaskUpsertOne {
 func (u *TaskUpsertOne) ClearCompletedAt() *TaskUpsertOne {
 	return u.Update(func(s *TaskUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetChangeSeq sets the "change_seq" field.
+func (u *TaskUpsertOne) SetChangeSeq(v int64) *TaskUpsertOne {
+	return u.Update(func(s *TaskUpsert) {
+		s.SetChangeSeq(v)
+	})
+}
+
+// AddChangeSeq adds v to the "change_seq" field.
+func (u *TaskUpsertOne) AddChangeSeq(v int64) *TaskUpsertOne {
+	return u.Update(func(s *TaskUpsert) {
+		s.AddChangeSeq(v)
+	})
+}
+
+// UpdateChangeSeq sets the "change_seq" field to the value that was provided on create.
+func (u *TaskUpsertOne) UpdateChangeSeq() *TaskUpsertOne {
+	return u.Update(func(s *TaskUpsert) {
+		s.UpdateChangeSeq()
+	})
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (u *TaskUpsertOne) ClearChangeSeq() *TaskUpsertOne {
+	return u.Update(func(s *TaskUpsert) {
+		s.ClearChangeSeq()
 	})
 }
 
@@ -874,6 +944,34 @@ func (u *TaskUpsertBulk) UpdateCompletedAt() *TaskUpsertBulk {
 func (u *TaskUpsertBulk) ClearCompletedAt() *TaskUpsertBulk {
 	return u.Update(func(s *TaskUpsert) {
 		s.ClearCompletedAt()
+	})
+}
+
+// SetChangeSeq sets the "change_seq" field.
+func (u *TaskUpsertBulk) SetChangeSeq(v int64) *TaskUpsertBulk {
+	return u.Update(func(s *TaskUpsert) {
+		s.SetChangeSeq(v)
+	})
+}
+
+// AddChangeSeq adds v to the "change_seq" field.
+func (u *TaskUpsertBulk) AddChangeSeq(v int64) *TaskUpsertBulk {
+	return u.Update(func(s *TaskUpsert) {
+		s.AddChangeSeq(v)
+	})
+}
+
+// UpdateChangeSeq sets the "change_seq" field to the value that was provided on create.
+func (u *TaskUpsertBulk) UpdateChangeSeq() *TaskUpsertBulk {
+	return u.Update(func(s *TaskUpsert) {
+		s.UpdateChangeSeq()
+	})
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (u *TaskUpsertBulk) ClearChangeSeq() *TaskUpsertBulk {
+	return u.Update(func(s *TaskUpsert) {
+		s.ClearChangeSeq()
 	})
 }
 

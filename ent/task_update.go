@@ -104,6 +104,33 @@ func (_u *TaskUpdate) ClearCompletedAt() *TaskUpdate {
 	return _u
 }
 
+// SetChangeSeq sets the "change_seq" field.
+func (_u *TaskUpdate) SetChangeSeq(v int64) *TaskUpdate {
+	_u.mutation.ResetChangeSeq()
+	_u.mutation.SetChangeSeq(v)
+	return _u
+}
+
+// SetNillableChangeSeq sets the "change_seq" field if the given value is not nil.
+func (_u *TaskUpdate) SetNillableChangeSeq(v *int64) *TaskUpdate {
+	if v != nil {
+		_u.SetChangeSeq(*v)
+	}
+	return _u
+}
+
+// AddChangeSeq adds value to the "change_seq" field.
+func (_u *TaskUpdate) AddChangeSeq(v int64) *TaskUpdate {
+	_u.mutation.AddChangeSeq(v)
+	return _u
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (_u *TaskUpdate) ClearChangeSeq() *TaskUpdate {
+	_u.mutation.ClearChangeSeq()
+	return _u
+}
+
 // AddIdempotencyKeyIDs adds the "idempotency_keys" edge to the IdempotencyKey entity by IDs.
 func (_u *TaskUpdate) AddIdempotencyKeyIDs(ids ...int64) *TaskUpdate {
 	_u.mutation.AddIdempotencyKeyIDs(ids...)
@@ -237,6 +264,15 @@ func (_u *TaskUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(task.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ChangeSeq(); ok {
+		_spec.SetField(task.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedChangeSeq(); ok {
+		_spec.AddField(task.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if _u.mutation.ChangeSeqCleared() {
+		_spec.ClearField(task.FieldChangeSeq, field.TypeInt64)
 	}
 	if _u.mutation.IdempotencyKeysCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -376,6 +412,33 @@ func (_u *TaskUpdateOne) SetNillableCompletedAt(v *time.Time) *TaskUpdateOne {
 // ClearCompletedAt clears the value of the "completed_at" field.
 func (_u *TaskUpdateOne) ClearCompletedAt() *TaskUpdateOne {
 	_u.mutation.ClearCompletedAt()
+	return _u
+}
+
+// SetChangeSeq sets the "change_seq" field.
+func (_u *TaskUpdateOne) SetChangeSeq(v int64) *TaskUpdateOne {
+	_u.mutation.ResetChangeSeq()
+	_u.mutation.SetChangeSeq(v)
+	return _u
+}
+
+// SetNillableChangeSeq sets the "change_seq" field if the given value is not nil.
+func (_u *TaskUpdateOne) SetNillableChangeSeq(v *int64) *TaskUpdateOne {
+	if v != nil {
+		_u.SetChangeSeq(*v)
+	}
+	return _u
+}
+
+// AddChangeSeq adds value to the "change_seq" field.
+func (_u *TaskUpdateOne) AddChangeSeq(v int64) *TaskUpdateOne {
+	_u.mutation.AddChangeSeq(v)
+	return _u
+}
+
+// ClearChangeSeq clears the value of the "change_seq" field.
+func (_u *TaskUpdateOne) ClearChangeSeq() *TaskUpdateOne {
+	_u.mutation.ClearChangeSeq()
 	return _u
 }
 
@@ -542,6 +605,15 @@ func (_u *TaskUpdateOne) sqlSave(ctx context.Context) (_node *Task, err error) {
 	}
 	if _u.mutation.CompletedAtCleared() {
 		_spec.ClearField(task.FieldCompletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ChangeSeq(); ok {
+		_spec.SetField(task.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedChangeSeq(); ok {
+		_spec.AddField(task.FieldChangeSeq, field.TypeInt64, value)
+	}
+	if _u.mutation.ChangeSeqCleared() {
+		_spec.ClearField(task.FieldChangeSeq, field.TypeInt64)
 	}
 	if _u.mutation.IdempotencyKeysCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -28,6 +28,10 @@ type Tx struct {
 	Session *SessionClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TaskCounter is the client for interacting with the TaskCounter builders.
+	TaskCounter *TaskCounterClient
+	// TaskTombstone is the client for interacting with the TaskTombstone builders.
+	TaskTombstone *TaskTombstoneClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -168,6 +172,8 @@ func (tx *Tx) init() {
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
+	tx.TaskCounter = NewTaskCounterClient(tx.config)
+	tx.TaskTombstone = NewTaskTombstoneClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

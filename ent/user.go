@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"todo/ent/taskcounter"
 	"todo/ent/user"
 
 	"entgo.io/ent"
@@ -47,9 +48,13 @@ type UserEdges struct {
 	AccountTokens []*AccountToken `json:"account_tokens,omitempty"`
 	// IdempotencyKeys holds the value of the idempotency_keys edge.
 	IdempotencyKeys []*IdempotencyKey `json:"idempotency_keys,omitempty"`
+	// TaskCounter holds the value of the task_counter edge.
+	TaskCounter *TaskCounter `json:"task_counter,omitempty"`
+	// TaskTombstones holds the value of the task_tombstones edge.
+	TaskTombstones []*TaskTombstone `json:"task_tombstones,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [6]bool
 }
 
 // TasksOrErr returns the Tasks value or an error if the edge
@@ -86,6 +91,26 @@ func (e UserEdges) IdempotencyKeysOrErr() ([]*IdempotencyKey, error) {
 		return e.IdempotencyKeys, nil
 	}
 	return nil, &NotLoadedError{edge: "idempotency_keys"}
+}
+
+// TaskCounterOrErr returns the TaskCounter value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e UserEdges) TaskCounterOrErr() (*TaskCounter, error) {
+	if e.TaskCounter != nil {
+		return e.TaskCounter, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: taskcounter.Label}
+	}
+	return nil, &NotLoadedError{edge: "task_counter"}
+}
+
+// TaskTombstonesOrErr returns the TaskTombstones value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) TaskTombstonesOrErr() ([]*TaskTombstone, error) {
+	if e.loadedTypes[5] {
+		return e.TaskTombstones, nil
+	}
+	return nil, &NotLoadedError{edge: "task_tombstones"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -193,6 +218,16 @@ func (_m *User) QueryAccountTokens() *AccountTokenQuery {
 // QueryIdempotencyKeys queries the "idempotency_keys" edge of the User entity.
 func (_m *User) QueryIdempotencyKeys() *IdempotencyKeyQuery {
 	return NewUserClient(_m.config).QueryIdempotencyKeys(_m)
+}
+
+// QueryTaskCounter queries the "task_counter" edge of the User entity.
+func (_m *User) QueryTaskCounter() *TaskCounterQuery {
+	return NewUserClient(_m.config).QueryTaskCounter(_m)
+}
+
+// QueryTaskTombstones queries the "task_tombstones" edge of the User entity.
+func (_m *User) QueryTaskTombstones() *TaskTombstoneQuery {
+	return NewUserClient(_m.config).QueryTaskTombstones(_m)
 }
 
 // Update returns a builder for updating this User.

@@ -11,6 +11,8 @@ import (
 	"todo/ent/idempotencykey"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent/dialect"
@@ -173,6 +175,40 @@ func (_c *UserCreate) AddIdempotencyKeys(v ...*IdempotencyKey) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddIdempotencyKeyIDs(ids...)
+}
+
+// SetTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID.
+func (_c *UserCreate) SetTaskCounterID(id string) *UserCreate {
+	_c.mutation.SetTaskCounterID(id)
+	return _c
+}
+
+// SetNillableTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID if the given value is not nil.
+func (_c *UserCreate) SetNillableTaskCounterID(id *string) *UserCreate {
+	if id != nil {
+		_c = _c.SetTaskCounterID(*id)
+	}
+	return _c
+}
+
+// SetTaskCounter sets the "task_counter" edge to the TaskCounter entity.
+func (_c *UserCreate) SetTaskCounter(v *TaskCounter) *UserCreate {
+	return _c.SetTaskCounterID(v.ID)
+}
+
+// AddTaskTombstoneIDs adds the "task_tombstones" edge to the TaskTombstone entity by IDs.
+func (_c *UserCreate) AddTaskTombstoneIDs(ids ...int64) *UserCreate {
+	_c.mutation.AddTaskTombstoneIDs(ids...)
+	return _c
+}
+
+// AddTaskTombstones adds the "task_tombstones" edges to the TaskTombstone entity.
+func (_c *UserCreate) AddTaskTombstones(v ...*TaskTombstone) *UserCreate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddTaskTombstoneIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -396,6 +432,38 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(idempotencykey.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TaskCounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   user.TaskCounterTable,
+			Columns: []string{user.TaskCounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(taskcounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TaskTombstonesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

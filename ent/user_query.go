@@ -12,6 +12,8 @@ import (
 	"todo/ent/predicate"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent"
@@ -32,6 +34,8 @@ type UserQuery struct {
 	withSessions        *SessionQuery
 	withAccountTokens   *AccountTokenQuery
 	withIdempotencyKeys *IdempotencyKeyQuery
+	withTaskCounter     *TaskCounterQuery
+	withTaskTombstones  *TaskTombstoneQuery
 	modifiers           []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -150,6 +154,50 @@ func (_q *UserQuery) QueryIdempotencyKeys() *IdempotencyKeyQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(idempotencykey.Table, idempotencykey.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.IdempotencyKeysTable, user.IdempotencyKeysColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTaskCounter chains the current query on the "task_counter" edge.
+func (_q *UserQuery) QueryTaskCounter() *TaskCounterQuery {
+	query := (&TaskCounterClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(taskcounter.Table, taskcounter.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, user.TaskCounterTable, user.TaskCounterColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTaskTombstones chains the current query on the "task_tombstones" edge.
+func (_q *UserQuery) QueryTaskTombstones() *TaskTombstoneQuery {
+	query := (&TaskTombstoneClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(tasktombstone.Table, tasktombstone.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TaskTombstonesTable, user.TaskTombstonesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -353,6 +401,8 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withSessions:        _q.withSessions.Clone(),
 		withAccountTokens:   _q.withAccountTokens.Clone(),
 		withIdempotencyKeys: _q.withIdempotencyKeys.Clone(),
+		withTaskCounter:     _q.withTaskCounter.Clone(),
+		withTaskTombstones:  _q.withTaskTombstones.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -401,6 +451,28 @@ func (_q *UserQuery) WithIdempotencyKeys(opts ...func(*IdempotencyKeyQuery)) *Us
 		opt(query)
 	}
 	_q.withIdempotencyKeys = query
+	return _q
+}
+
+// WithTaskCounter tells the query-builder to eager-load the nodes that are connected to
+// the "task_counter" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithTaskCounter(opts ...func(*TaskCounterQuery)) *UserQuery {
+	query := (&TaskCounterClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTaskCounter = query
+	return _q
+}
+
+// WithTaskTombstones tells the query-builder to eager-load the nodes that are connected to
+// the "task_tombstones" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithTaskTombstones(opts ...func(*TaskTombstoneQuery)) *UserQuery {
+	query := (&TaskTombstoneClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTaskTombstones = query
 	return _q
 }
 
@@ -482,11 +554,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [6]bool{
 			_q.withTasks != nil,
 			_q.withSessions != nil,
 			_q.withAccountTokens != nil,
 			_q.withIdempotencyKeys != nil,
+			_q.withTaskCounter != nil,
+			_q.withTaskTombstones != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -535,6 +609,19 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadIdempotencyKeys(ctx, query, nodes,
 			func(n *User) { n.Edges.IdempotencyKeys = []*IdempotencyKey{} },
 			func(n *User, e *IdempotencyKey) { n.Edges.IdempotencyKeys = append(n.Edges.IdempotencyKeys, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTaskCounter; query != nil {
+		if err := _q.loadTaskCounter(ctx, query, nodes, nil,
+			func(n *User, e *TaskCounter) { n.Edges.TaskCounter = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTaskTombstones; query != nil {
+		if err := _q.loadTaskTombstones(ctx, query, nodes,
+			func(n *User) { n.Edges.TaskTombstones = []*TaskTombstone{} },
+			func(n *User, e *TaskTombstone) { n.Edges.TaskTombstones = append(n.Edges.TaskTombstones, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -646,6 +733,64 @@ func (_q *UserQuery) loadIdempotencyKeys(ctx context.Context, query *Idempotency
 	}
 	query.Where(predicate.IdempotencyKey(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.IdempotencyKeysColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadTaskCounter(ctx context.Context, query *TaskCounterQuery, nodes []*User, init func(*User), assign func(*User, *TaskCounter)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	query.withFKs = true
+	query.Where(predicate.TaskCounter(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.TaskCounterColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.user_id
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "user_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadTaskTombstones(ctx context.Context, query *TaskTombstoneQuery, nodes []*User, init func(*User), assign func(*User, *TaskTombstone)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(tasktombstone.FieldUserID)
+	}
+	query.Where(predicate.TaskTombstone(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.TaskTombstonesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	"todo/ent/predicate"
 	"todo/ent/session"
 	"todo/ent/task"
+	"todo/ent/taskcounter"
+	"todo/ent/tasktombstone"
 	"todo/ent/user"
 
 	"entgo.io/ent/dialect/sql"
@@ -169,6 +171,40 @@ func (_u *UserUpdate) AddIdempotencyKeys(v ...*IdempotencyKey) *UserUpdate {
 	return _u.AddIdempotencyKeyIDs(ids...)
 }
 
+// SetTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID.
+func (_u *UserUpdate) SetTaskCounterID(id string) *UserUpdate {
+	_u.mutation.SetTaskCounterID(id)
+	return _u
+}
+
+// SetNillableTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID if the given value is not nil.
+func (_u *UserUpdate) SetNillableTaskCounterID(id *string) *UserUpdate {
+	if id != nil {
+		_u = _u.SetTaskCounterID(*id)
+	}
+	return _u
+}
+
+// SetTaskCounter sets the "task_counter" edge to the TaskCounter entity.
+func (_u *UserUpdate) SetTaskCounter(v *TaskCounter) *UserUpdate {
+	return _u.SetTaskCounterID(v.ID)
+}
+
+// AddTaskTombstoneIDs adds the "task_tombstones" edge to the TaskTombstone entity by IDs.
+func (_u *UserUpdate) AddTaskTombstoneIDs(ids ...int64) *UserUpdate {
+	_u.mutation.AddTaskTombstoneIDs(ids...)
+	return _u
+}
+
+// AddTaskTombstones adds the "task_tombstones" edges to the TaskTombstone entity.
+func (_u *UserUpdate) AddTaskTombstones(v ...*TaskTombstone) *UserUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTaskTombstoneIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -256,6 +292,33 @@ func (_u *UserUpdate) RemoveIdempotencyKeys(v ...*IdempotencyKey) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveIdempotencyKeyIDs(ids...)
+}
+
+// ClearTaskCounter clears the "task_counter" edge to the TaskCounter entity.
+func (_u *UserUpdate) ClearTaskCounter() *UserUpdate {
+	_u.mutation.ClearTaskCounter()
+	return _u
+}
+
+// ClearTaskTombstones clears all "task_tombstones" edges to the TaskTombstone entity.
+func (_u *UserUpdate) ClearTaskTombstones() *UserUpdate {
+	_u.mutation.ClearTaskTombstones()
+	return _u
+}
+
+// RemoveTaskTombstoneIDs removes the "task_tombstones" edge to TaskTombstone entities by IDs.
+func (_u *UserUpdate) RemoveTaskTombstoneIDs(ids ...int64) *UserUpdate {
+	_u.mutation.RemoveTaskTombstoneIDs(ids...)
+	return _u
+}
+
+// RemoveTaskTombstones removes "task_tombstones" edges to TaskTombstone entities.
+func (_u *UserUpdate) RemoveTaskTombstones(v ...*TaskTombstone) *UserUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTaskTombstoneIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -530,6 +593,80 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.TaskCounterCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   user.TaskCounterTable,
+			Columns: []string{user.TaskCounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(taskcounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TaskCounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   user.TaskCounterTable,
+			Columns: []string{user.TaskCounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(taskcounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TaskTombstonesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTaskTombstonesIDs(); len(nodes) > 0 && !_u.mutation.TaskTombstonesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TaskTombstonesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -688,6 +825,40 @@ func (_u *UserUpdateOne) AddIdempotencyKeys(v ...*IdempotencyKey) *UserUpdateOne
 	return _u.AddIdempotencyKeyIDs(ids...)
 }
 
+// SetTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID.
+func (_u *UserUpdateOne) SetTaskCounterID(id string) *UserUpdateOne {
+	_u.mutation.SetTaskCounterID(id)
+	return _u
+}
+
+// SetNillableTaskCounterID sets the "task_counter" edge to the TaskCounter entity by ID if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTaskCounterID(id *string) *UserUpdateOne {
+	if id != nil {
+		_u = _u.SetTaskCounterID(*id)
+	}
+	return _u
+}
+
+// SetTaskCounter sets the "task_counter" edge to the TaskCounter entity.
+func (_u *UserUpdateOne) SetTaskCounter(v *TaskCounter) *UserUpdateOne {
+	return _u.SetTaskCounterID(v.ID)
+}
+
+// AddTaskTombstoneIDs adds the "task_tombstones" edge to the TaskTombstone entity by IDs.
+func (_u *UserUpdateOne) AddTaskTombstoneIDs(ids ...int64) *UserUpdateOne {
+	_u.mutation.AddTaskTombstoneIDs(ids...)
+	return _u
+}
+
+// AddTaskTombstones adds the "task_tombstones" edges to the TaskTombstone entity.
+func (_u *UserUpdateOne) AddTaskTombstones(v ...*TaskTombstone) *UserUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTaskTombstoneIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -775,6 +946,33 @@ func (_u *UserUpdateOne) RemoveIdempotencyKeys(v ...*IdempotencyKey) *UserUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveIdempotencyKeyIDs(ids...)
+}
+
+// ClearTaskCounter clears the "task_counter" edge to the TaskCounter entity.
+func (_u *UserUpdateOne) ClearTaskCounter() *UserUpdateOne {
+	_u.mutation.ClearTaskCounter()
+	return _u
+}
+
+// ClearTaskTombstones clears all "task_tombstones" edges to the TaskTombstone entity.
+func (_u *UserUpdateOne) ClearTaskTombstones() *UserUpdateOne {
+	_u.mutation.ClearTaskTombstones()
+	return _u
+}
+
+// RemoveTaskTombstoneIDs removes the "task_tombstones" edge to TaskTombstone entities by IDs.
+func (_u *UserUpdateOne) RemoveTaskTombstoneIDs(ids ...int64) *UserUpdateOne {
+	_u.mutation.RemoveTaskTombstoneIDs(ids...)
+	return _u
+}
+
+// RemoveTaskTombstones removes "task_tombstones" edges to TaskTombstone entities.
+func (_u *UserUpdateOne) RemoveTaskTombstones(v ...*TaskTombstone) *UserUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTaskTombstoneIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1072,6 +1270,80 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(idempotencykey.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TaskCounterCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   user.TaskCounterTable,
+			Columns: []string{user.TaskCounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(taskcounter.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TaskCounterIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   user.TaskCounterTable,
+			Columns: []string{user.TaskCounterColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(taskcounter.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TaskTombstonesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTaskTombstonesIDs(); len(nodes) > 0 && !_u.mutation.TaskTombstonesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TaskTombstonesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.TaskTombstonesTable,
+			Columns: []string{user.TaskTombstonesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(tasktombstone.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

@@ -92,6 +92,30 @@ func (f TaskFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TaskMutation", m)
 }
 
+// The TaskCounterFunc type is an adapter to allow the use of ordinary
+// function as TaskCounter mutator.
+type TaskCounterFunc func(context.Context, *ent.TaskCounterMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskCounterFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TaskCounterMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TaskCounterMutation", m)
+}
+
+// The TaskTombstoneFunc type is an adapter to allow the use of ordinary
+// function as TaskTombstone mutator.
+type TaskTombstoneFunc func(context.Context, *ent.TaskTombstoneMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TaskTombstoneFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TaskTombstoneMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TaskTombstoneMutation", m)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary
 // function as User mutator.
 type UserFunc func(context.Context, *ent.UserMutation) (ent.Value, error)

@@ -216,6 +216,7 @@ var (
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2147483647},
 		{Name: "completed", Type: field.TypeBool, Default: false},
 		{Name: "completed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "change_seq", Type: field.TypeInt64, Nullable: true},
 		{Name: "user_id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
 	}
 	// TasksTable holds the schema information for the "tasks" table.
@@ -226,7 +227,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "tasks_users_tasks",
-				Columns:    []*schema.Column{TasksColumns[7]},
+				Columns:    []*schema.Column{TasksColumns[8]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -235,12 +236,12 @@ var (
 			{
 				Name:    "task_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[7]},
+				Columns: []*schema.Column{TasksColumns[8]},
 			},
 			{
 				Name:    "task_user_id_completed",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[7], TasksColumns[5]},
+				Columns: []*schema.Column{TasksColumns[8], TasksColumns[5]},
 			},
 			{
 				Name:    "task_created_at",
@@ -250,7 +251,7 @@ var (
 			{
 				Name:    "task_user_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[7], TasksColumns[1], TasksColumns[0]},
+				Columns: []*schema.Column{TasksColumns[8], TasksColumns[1], TasksColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						TasksColumns[1].Name: true,
@@ -262,7 +263,7 @@ var (
 			{
 				Name:    "task_user_id_created_at_id_pending",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[7], TasksColumns[1], TasksColumns[0]},
+				Columns: []*schema.Column{TasksColumns[8], TasksColumns[1], TasksColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						TasksColumns[1].Name: true,
@@ -275,7 +276,7 @@ var (
 			{
 				Name:    "task_user_id_completed_at_id_completed",
 				Unique:  false,
-				Columns: []*schema.Column{TasksColumns[7], TasksColumns[6], TasksColumns[0]},
+				Columns: []*schema.Column{TasksColumns[8], TasksColumns[6], TasksColumns[0]},
 				Annotation: &entsql.IndexAnnotation{
 					DescColumns: map[string]bool{
 						TasksColumns[6].Name: true,
@@ -284,6 +285,66 @@ var (
 					},
 					Where: "completed",
 				},
+			},
+			{
+				Name:    "task_user_id_change_seq",
+				Unique:  true,
+				Columns: []*schema.Column{TasksColumns[8], TasksColumns[7]},
+			},
+		},
+	}
+	// TaskCountersColumns holds the columns for the "task_counters" table.
+	TaskCountersColumns = []*schema.Column{
+		{Name: "user_id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
+		{Name: "seq", Type: field.TypeInt64, Default: 0},
+		{Name: "total", Type: field.TypeInt64, Default: 0},
+		{Name: "completed", Type: field.TypeInt64, Default: 0},
+		{Name: "purged_seq", Type: field.TypeInt64, Default: 0},
+	}
+	// TaskCountersTable holds the schema information for the "task_counters" table.
+	TaskCountersTable = &schema.Table{
+		Name:       "task_counters",
+		Columns:    TaskCountersColumns,
+		PrimaryKey: []*schema.Column{TaskCountersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "task_counters_users_task_counter",
+				Columns:    []*schema.Column{TaskCountersColumns[0]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// TaskTombstonesColumns holds the columns for the "task_tombstones" table.
+	TaskTombstonesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64},
+		{Name: "change_seq", Type: field.TypeInt64},
+		{Name: "deleted_at", Type: field.TypeTime},
+		{Name: "user_id", Type: field.TypeString, SchemaType: map[string]string{"postgres": "varchar(36)"}},
+	}
+	// TaskTombstonesTable holds the schema information for the "task_tombstones" table.
+	TaskTombstonesTable = &schema.Table{
+		Name:       "task_tombstones",
+		Columns:    TaskTombstonesColumns,
+		PrimaryKey: []*schema.Column{TaskTombstonesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "task_tombstones_users_task_tombstones",
+				Columns:    []*schema.Column{TaskTombstonesColumns[3]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "tasktombstone_user_id_change_seq",
+				Unique:  true,
+				Columns: []*schema.Column{TaskTombstonesColumns[3], TaskTombstonesColumns[1]},
+			},
+			{
+				Name:    "tasktombstone_deleted_at",
+				Unique:  false,
+				Columns: []*schema.Column{TaskTombstonesColumns[2]},
 			},
 		},
 	}
@@ -313,6 +374,8 @@ var (
 		RefreshTokensTable,
 		SessionsTable,
 		TasksTable,
+		TaskCountersTable,
+		TaskTombstonesTable,
 		UsersTable,
 	}
 )
@@ -344,6 +407,14 @@ func init() {
 	TasksTable.ForeignKeys[0].RefTable = UsersTable
 	TasksTable.Annotation = &entsql.Annotation{
 		Table: "tasks",
+	}
+	TaskCountersTable.ForeignKeys[0].RefTable = UsersTable
+	TaskCountersTable.Annotation = &entsql.Annotation{
+		Table: "task_counters",
+	}
+	TaskTombstonesTable.ForeignKeys[0].RefTable = UsersTable
+	TaskTombstonesTable.Annotation = &entsql.Annotation{
+		Table: "task_tombstones",
 	}
 	UsersTable.Annotation = &entsql.Annotation{
 		Table: "users",

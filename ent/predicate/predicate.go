@@ -27,5 +27,11 @@ type Session func(*sql.Selector)
 // Task is the predicate function for task builders.
 type Task func(*sql.Selector)
 
+// TaskCounter is the predicate function for taskcounter builders.
+type TaskCounter func(*sql.Selector)
+
+// TaskTombstone is the predicate function for tasktombstone builders.
+type TaskTombstone func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

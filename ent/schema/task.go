@@ -48,6 +48,16 @@ func (Task) Fields() []ent.Field {
 		field.Time("completed_at").
 			Optional().
 			Nillable(),
+		// The change number of the task's last write (task_counters.seq).
+		// Null for a task not written since the change feed was added: a
+		// full sync sends it, an incremental sync has nothing new to say.
+		// Nullable so that SQLite adds the column in place: a column with
+		// a default makes Atlas rebuild the table, which resets its
+		// AUTOINCREMENT high-water mark and would hand out the ids of
+		// deleted tasks again.
+		field.Int64("change_seq").
+			Optional().
+			Nillable(),
 	}
 }
 
@@ -82,5 +92,9 @@ func (Task) Indexes() []ent.Index {
 		index.Fields("user_id", "completed_at", "id").
 			StorageKey("task_user_id_completed_at_id_completed").
 			Annotations(entsql.DescColumns("completed_at", "id"), entsql.IndexWhere("completed")),
+		// The change feed reads a user's tasks in change order after a
+		// position. A change number is given out once per user, so the
+		// index is unique (nulls, tasks not written since, do not collide).
+		index.Fields("user_id", "change_seq").Unique(),
 	}
 }

@@ -68,6 +68,12 @@ func (User) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("idempotency_keys", IdempotencyKey.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("task_counter", TaskCounter.Type).
+			Unique().
+			StorageKey(edge.Column("user_id")).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("task_tombstones", TaskTombstone.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -28,6 +28,8 @@ const (
 	FieldCompleted = "completed"
 	// FieldCompletedAt holds the string denoting the completed_at field in the database.
 	FieldCompletedAt = "completed_at"
+	// FieldChangeSeq holds the string denoting the change_seq field in the database.
+	FieldChangeSeq = "change_seq"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// EdgeIdempotencyKeys holds the string denoting the idempotency_keys edge name in mutations.
@@ -60,6 +62,7 @@ var Columns = []string{
 	FieldDescription,
 	FieldCompleted,
 	FieldCompletedAt,
+	FieldChangeSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -132,6 +135,11 @@ func ByCompleted(opts ...sql.OrderTermOption) OrderOption {
 // ByCompletedAt orders the results by the completed_at field.
 func ByCompletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompletedAt, opts...).ToFunc()
+}
+
+// ByChangeSeq orders the results by the change_seq field.
+func ByChangeSeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChangeSeq, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

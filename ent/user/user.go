@@ -36,6 +36,12 @@ const (
 	EdgeAccountTokens = "account_tokens"
 	// EdgeIdempotencyKeys holds the string denoting the idempotency_keys edge name in mutations.
 	EdgeIdempotencyKeys = "idempotency_keys"
+	// EdgeTaskCounter holds the string denoting the task_counter edge name in mutations.
+	EdgeTaskCounter = "task_counter"
+	// EdgeTaskTombstones holds the string denoting the task_tombstones edge name in mutations.
+	EdgeTaskTombstones = "task_tombstones"
+	// TaskCounterFieldID holds the string denoting the ID field of the TaskCounter.
+	TaskCounterFieldID = "user_id"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// TasksTable is the table that holds the tasks relation/edge.
@@ -66,6 +72,20 @@ const (
 	IdempotencyKeysInverseTable = "idempotency_keys"
 	// IdempotencyKeysColumn is the table column denoting the idempotency_keys relation/edge.
 	IdempotencyKeysColumn = "user_id"
+	// TaskCounterTable is the table that holds the task_counter relation/edge.
+	TaskCounterTable = "task_counters"
+	// TaskCounterInverseTable is the table name for the TaskCounter entity.
+	// It exists in this package in order to avoid circular dependency with the "taskcounter" package.
+	TaskCounterInverseTable = "task_counters"
+	// TaskCounterColumn is the table column denoting the task_counter relation/edge.
+	TaskCounterColumn = "user_id"
+	// TaskTombstonesTable is the table that holds the task_tombstones relation/edge.
+	TaskTombstonesTable = "task_tombstones"
+	// TaskTombstonesInverseTable is the table name for the TaskTombstone entity.
+	// It exists in this package in order to avoid circular dependency with the "tasktombstone" package.
+	TaskTombstonesInverseTable = "task_tombstones"
+	// TaskTombstonesColumn is the table column denoting the task_tombstones relation/edge.
+	TaskTombstonesColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -211,6 +231,27 @@ func ByIdempotencyKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newIdempotencyKeysStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByTaskCounterField orders the results by task_counter field.
+func ByTaskCounterField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTaskCounterStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByTaskTombstonesCount orders the results by task_tombstones count.
+func ByTaskTombstonesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newTaskTombstonesStep(), opts...)
+	}
+}
+
+// ByTaskTombstones orders the results by task_tombstones terms.
+func ByTaskTombstones(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTaskTombstonesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newTasksStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -237,5 +278,19 @@ func newIdempotencyKeysStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(IdempotencyKeysInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, IdempotencyKeysTable, IdempotencyKeysColumn),
+	)
+}
+func newTaskCounterStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TaskCounterInverseTable, TaskCounterFieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, TaskCounterTable, TaskCounterColumn),
+	)
+}
+func newTaskTombstonesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TaskTombstonesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, TaskTombstonesTable, TaskTombstonesColumn),
 	)
 }

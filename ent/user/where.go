@@ -487,6 +487,52 @@ func HasIdempotencyKeysWith(preds ...predicate.IdempotencyKey) predicate.User {
 	})
 }
 
+// HasTaskCounter applies the HasEdge predicate on the "task_counter" edge.
+func HasTaskCounter() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, TaskCounterTable, TaskCounterColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTaskCounterWith applies the HasEdge predicate on the "task_counter" edge with a given conditions (other predicates).
+func HasTaskCounterWith(preds ...predicate.TaskCounter) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newTaskCounterStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTaskTombstones applies the HasEdge predicate on the "task_tombstones" edge.
+func HasTaskTombstones() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, TaskTombstonesTable, TaskTombstonesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTaskTombstonesWith applies the HasEdge predicate on the "task_tombstones" edge with a given conditions (other predicates).
+func HasTaskTombstonesWith(preds ...predicate.TaskTombstone) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newTaskTombstonesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))
