@@ -22,6 +22,7 @@ const (
 	KindNotFound                         // 404
 	KindMethodNotAllowed                 // 405
 	KindConflict                         // 409
+	KindGone                             // 410
 	KindPreconditionFailed               // 412
 	KindPayloadTooLarge                  // 413
 	KindUnsupportedMediaType             // 415

@@ -123,6 +123,9 @@ func (j JWKS) Enabled() bool { return j.URL != "" }
 // Tasks configures the tasks module.
 type Tasks struct {
 	IdempotencyTTL time.Duration
+	// TombstoneTTL is how long deletions are kept for the change feed, and
+	// how long a sync token stays valid.
+	TombstoneTTL time.Duration
 }
 
 // Mail configures the delivery of the service's mail (platform/mail).
@@ -223,6 +226,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Tasks: Tasks{
 			IdempotencyTTL: r.duration("TASKS_IDEMPOTENCY_TTL"),
+			TombstoneTTL:   r.duration("TASKS_TOMBSTONE_TTL"),
 		},
 		Mail: Mail{
 			SMTPURL:      r.smtpURL("MAIL_SMTP_URL"),

@@ -31,6 +31,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"AUTH_RATE_PER_EMAIL", c.Auth.RatePerEmail, 20},
 		{"AUTH_SESSION_CACHE_TTL", c.Auth.SessionCacheTTL, time.Duration(0)},
 		{"TASKS_IDEMPOTENCY_TTL", c.Tasks.IdempotencyTTL, 24 * time.Hour},
+		{"TASKS_TOMBSTONE_TTL", c.Tasks.TombstoneTTL, 720 * time.Hour},
 		{"LOG_FORMAT", c.Log.Format, "json"},
 		{"embedded", c.Database.Embedded(), true},
 		{"MAIL_SMTP_URL", c.Mail.SMTPURL, ""},
@@ -59,12 +60,16 @@ func TestLoadOverrides(t *testing.T) {
 		"HTTP_CORS_ORIGINS":      "https://app.example.com, http://localhost:3000/",
 		"HTTP_TRUSTED_PROXIES":   "10.0.0.0/8,192.168.1.7",
 		"AUTH_SESSION_CACHE_TTL": "15s",
+		"TASKS_TOMBSTONE_TTL":    "48h",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.HTTP.Addr != "0.0.0.0:9000" || c.Auth.BcryptCost != 10 || c.Log.Level != "debug" || c.Database.Embedded() {
 		t.Errorf("overrides not applied: %+v", c)
+	}
+	if c.Tasks.TombstoneTTL != 48*time.Hour {
+		t.Errorf("TASKS_TOMBSTONE_TTL: got %v, want 48h", c.Tasks.TombstoneTTL)
 	}
 	if c.Auth.SessionCacheTTL != 15*time.Second {
 		t.Errorf("AUTH_SESSION_CACHE_TTL: got %v, want 15s", c.Auth.SessionCacheTTL)
@@ -108,6 +113,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"session-cache/just-over", map[string]string{"AUTH_SESSION_CACHE_TTL": "60001ms"}, `AUTH_SESSION_CACHE_TTL: "60001ms" must be at most 1m`},
 		{"session-cache/negative", map[string]string{"AUTH_SESSION_CACHE_TTL": "-1s"}, `AUTH_SESSION_CACHE_TTL: "-1s" must not be negative`},
 		{"session-cache/garbage", map[string]string{"AUTH_SESSION_CACHE_TTL": "briefly"}, `AUTH_SESSION_CACHE_TTL: "briefly" is not a duration`},
+		{"tombstone-ttl/zero", map[string]string{"TASKS_TOMBSTONE_TTL": "0s"}, `TASKS_TOMBSTONE_TTL: "0s" must be positive`},
 		{"session-cache/no-unit", map[string]string{"AUTH_SESSION_CACHE_TTL": "30"}, `AUTH_SESSION_CACHE_TTL: "30" is not a duration`},
 		{"jwks/url-alone", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/api/auth/jwks"}, `AUTH_JWKS_ISSUER: must be set with AUTH_JWKS_URL`},
 		{"jwks/no-audience", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/api/auth/jwks", "AUTH_JWKS_ISSUER": "https://auth.example.com"}, `AUTH_JWKS_AUDIENCE: must be set with AUTH_JWKS_URL`},

@@ -21,6 +21,7 @@ var status = [...]int{
 	apperr.KindNotFound:             http.StatusNotFound,
 	apperr.KindMethodNotAllowed:     http.StatusMethodNotAllowed,
 	apperr.KindConflict:             http.StatusConflict,
+	apperr.KindGone:                 http.StatusGone,
 	apperr.KindPreconditionFailed:   http.StatusPreconditionFailed,
 	apperr.KindPayloadTooLarge:      http.StatusRequestEntityTooLarge,
 	apperr.KindUnsupportedMediaType: http.StatusUnsupportedMediaType,
