@@ -51,10 +51,12 @@ WHERE conrelid = ('public.' || $1)::regclass ORDER BY conname`
 			"completed boolean(-) null=NO default=false identity=-",
 			"completed_at timestamp with time zone(-) null=YES default=- identity=-",
 			"user_id character varying(36) null=NO default=- identity=-",
+			"change_seq bigint(-) null=YES default=- identity=-",
 		}},
 		{"schema/tasks/indexes", "tasks", indexes, []string{
 			"CREATE INDEX task_created_at ON public.tasks USING btree (created_at)",
 			"CREATE INDEX task_user_id ON public.tasks USING btree (user_id)",
+			"CREATE UNIQUE INDEX task_user_id_change_seq ON public.tasks USING btree (user_id, change_seq)",
 			"CREATE INDEX task_user_id_completed ON public.tasks USING btree (user_id, completed)",
 			"CREATE INDEX task_user_id_completed_at_id_completed ON public.tasks USING btree (user_id, completed_at DESC, id DESC) WHERE completed",
 			"CREATE INDEX task_user_id_created_at_id ON public.tasks USING btree (user_id, created_at DESC, id DESC)",
@@ -64,6 +66,32 @@ WHERE conrelid = ('public.' || $1)::regclass ORDER BY conname`
 		{"schema/tasks/constraints", "tasks", constraints, []string{
 			"tasks_pkey PRIMARY KEY (id)",
 			"tasks_users_tasks FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+		}},
+		{"schema/task_counters/columns", "task_counters", columns, []string{
+			"user_id character varying(36) null=NO default=- identity=-",
+			"seq bigint(-) null=NO default=0 identity=-",
+			"total bigint(-) null=NO default=0 identity=-",
+			"completed bigint(-) null=NO default=0 identity=-",
+			"purged_seq bigint(-) null=NO default=0 identity=-",
+		}},
+		{"schema/task_counters/constraints", "task_counters", constraints, []string{
+			"task_counters_pkey PRIMARY KEY (user_id)",
+			"task_counters_users_task_counter FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
+		}},
+		{"schema/task_tombstones/columns", "task_tombstones", columns, []string{
+			"id bigint(-) null=NO default=- identity=-",
+			"change_seq bigint(-) null=NO default=- identity=-",
+			"deleted_at timestamp with time zone(-) null=NO default=- identity=-",
+			"user_id character varying(36) null=NO default=- identity=-",
+		}},
+		{"schema/task_tombstones/indexes", "task_tombstones", indexes, []string{
+			"CREATE UNIQUE INDEX task_tombstones_pkey ON public.task_tombstones USING btree (id)",
+			"CREATE INDEX tasktombstone_deleted_at ON public.task_tombstones USING btree (deleted_at)",
+			"CREATE UNIQUE INDEX tasktombstone_user_id_change_seq ON public.task_tombstones USING btree (user_id, change_seq)",
+		}},
+		{"schema/task_tombstones/constraints", "task_tombstones", constraints, []string{
+			"task_tombstones_pkey PRIMARY KEY (id)",
+			"task_tombstones_users_task_tombstones FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
