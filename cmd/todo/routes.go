@@ -61,7 +61,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	if err != nil {
 		return nil, err
 	}
-	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
+	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
 
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))

@@ -139,7 +139,7 @@ func benchEngine(b *testing.B) (*gin.Engine, *testEnv) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mod := New(Deps{DB: db.Ent, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	mod := New(Deps{DB: db.Ent, Dialect: db.Dialect, Secret: []byte("bench-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder()})
 	mod.Routes(e.Group("/api/v1"), testAuth)
 	return e, &testEnv{db: db}
 }

@@ -8,13 +8,66 @@ import (
 	"time"
 )
 
-// cursorLabel separates the cursor key from every other use of the secret.
-const cursorLabel = "tasks-cursor-v1"
+// The labels that derive one key per kind of token from the secret, so
+// that a token of one kind never checks out as another.
+const (
+	cursorLabel = "tasks-cursor-v1"
+	syncLabel   = "tasks-sync-v1"
+)
 
 const (
 	cursorPayloadLen = 16 // sort key in µs since the epoch, then id
-	cursorMACLen     = 16 // HMAC-SHA256 truncated to 128 bits
+	tokenMACLen      = 16 // HMAC-SHA256 truncated to 128 bits
 )
+
+// sealer issues and checks opaque, integrity-protected tokens: a payload
+// followed by a MAC that covers the user and a tag too, so a token replayed
+// by another user or in another context (a list cursor with another
+// status) is rejected rather than reinterpreted.
+type sealer struct {
+	key []byte
+}
+
+func newSealer(secret []byte, label string) sealer {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(label))
+	return sealer{key: m.Sum(nil)}
+}
+
+// seal returns the token of payload for userID and tag.
+func (s sealer) seal(userID, tag string, payload []byte) string {
+	buf := make([]byte, 0, len(payload)+tokenMACLen)
+	buf = append(buf, payload...)
+	buf = append(buf, s.mac(userID, tag, payload)...)
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+// open returns the payload of a token sealed for userID and tag whose
+// payload is n bytes long; ok is false for anything else.
+func (s sealer) open(token, userID, tag string, n int) (payload []byte, ok bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != n+tokenMACLen {
+		return nil, false
+	}
+	payload, sum := raw[:n], raw[n:]
+	if !hmac.Equal(sum, s.mac(userID, tag, payload)) {
+		return nil, false
+	}
+	return payload, true
+}
+
+func (s sealer) mac(userID, tag string, payload []byte) []byte {
+	m := hmac.New(sha256.New, s.key)
+	// Lengths first, so that no two (user, tag) pairs share an input.
+	var n [4]byte
+	binary.BigEndian.PutUint16(n[0:2], uint16(len(userID))) //nolint:gosec // G115: user ids are at most 36 characters
+	binary.BigEndian.PutUint16(n[2:4], uint16(len(tag)))    //nolint:gosec // G115: tags are a few characters
+	m.Write(n[:])
+	m.Write([]byte(userID))
+	m.Write([]byte(tag))
+	m.Write(payload)
+	return m.Sum(nil)[:tokenMACLen]
+}
 
 // position is where a keyset page starts: after the row with this sort key
 // (created_at, or completed_at for completed tasks) and id.
@@ -23,36 +76,28 @@ type position struct {
 	ID int64
 }
 
-// cursorCodec issues and checks opaque, integrity-protected cursors. The
-// MAC covers the user and the status too, so a cursor replayed by another
-// user or with another status is rejected rather than reinterpreted.
+// cursorCodec issues and checks the list cursors, bound to the user and
+// the status.
 type cursorCodec struct {
-	key []byte
+	s sealer
 }
 
 func newCursorCodec(secret []byte) cursorCodec {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(cursorLabel))
-	return cursorCodec{key: m.Sum(nil)}
+	return cursorCodec{s: newSealer(secret, cursorLabel)}
 }
 
 func (c cursorCodec) encode(userID string, st Status, p position) string {
-	var buf [cursorPayloadLen + cursorMACLen]byte
+	var buf [cursorPayloadLen]byte
 	binary.BigEndian.PutUint64(buf[0:8], uint64(p.At.UnixMicro()))
 	binary.BigEndian.PutUint64(buf[8:16], uint64(p.ID)) //nolint:gosec // G115: two's complement, undone by decode
-	copy(buf[cursorPayloadLen:], c.mac(userID, st, buf[:cursorPayloadLen]))
-	return base64.RawURLEncoding.EncodeToString(buf[:])
+	return c.s.seal(userID, string(st), buf[:])
 }
 
 // decode returns the position of a cursor issued for userID and st, or
 // ErrBadCursor for anything else.
 func (c cursorCodec) decode(token, userID string, st Status) (position, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil || len(raw) != cursorPayloadLen+cursorMACLen {
-		return position{}, ErrBadCursor
-	}
-	payload, sum := raw[:cursorPayloadLen], raw[cursorPayloadLen:]
-	if !hmac.Equal(sum, c.mac(userID, st, payload)) {
+	payload, ok := c.s.open(token, userID, string(st), cursorPayloadLen)
+	if !ok {
 		return position{}, ErrBadCursor
 	}
 	at := int64(binary.BigEndian.Uint64(payload[0:8]))  //nolint:gosec // G115: undoes encode's two's complement
@@ -61,17 +106,4 @@ func (c cursorCodec) decode(token, userID string, st Status) (position, error) {
 		return position{}, ErrBadCursor
 	}
 	return position{At: time.UnixMicro(at).UTC(), ID: id}, nil
-}
-
-func (c cursorCodec) mac(userID string, st Status, payload []byte) []byte {
-	m := hmac.New(sha256.New, c.key)
-	// Lengths first, so that no two (user, status) pairs share an input.
-	var n [4]byte
-	binary.BigEndian.PutUint16(n[0:2], uint16(len(userID))) //nolint:gosec // G115: user ids are 36-character UUIDs
-	binary.BigEndian.PutUint16(n[2:4], uint16(len(st)))     //nolint:gosec // G115: statuses are a few characters
-	m.Write(n[:])
-	m.Write([]byte(userID))
-	m.Write([]byte(st))
-	m.Write(payload)
-	return m.Sum(nil)[:cursorMACLen]
 }

@@ -67,7 +67,7 @@ func newTestEnvWith(t testing.TB, db *database.DB, d Deps) *testEnv {
 	if err != nil {
 		t.Fatalf("engine: %v", err)
 	}
-	d.DB = db.Ent
+	d.DB, d.Dialect = db.Ent, db.Dialect
 	if d.Secret == nil {
 		d.Secret = []byte("test-secret-test-secret-test-secret!")
 	}

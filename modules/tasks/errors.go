@@ -14,6 +14,12 @@ var (
 	ErrMalformedQuery = apperr.New(apperr.KindBadRequest, "bad_request", "the query string is not valid URL encoding")
 	// ErrBadCursor is a cursor this server did not issue for this user and status.
 	ErrBadCursor = apperr.New(apperr.KindBadRequest, "bad_request", "cursor: not a cursor issued for this user and status")
+	// ErrBadSyncToken is a since token this server did not issue to this user.
+	ErrBadSyncToken = apperr.New(apperr.KindBadRequest, "bad_request", "since: not a sync token issued to this user")
+	// ErrSyncTokenExpired is a since token older than the tombstone
+	// retention, or one the feed can no longer continue: the client must
+	// sync in full again.
+	ErrSyncTokenExpired = apperr.New(apperr.KindGone, "sync_token_expired", "the sync token has expired; sync in full again (omit since)")
 	// ErrPreconditionFailed is an If-Match that does not match the current ETag.
 	ErrPreconditionFailed = apperr.New(apperr.KindPreconditionFailed, "precondition_failed", "the task has changed since it was read")
 	// ErrIdempotencyInProgress is a repeat of an Idempotency-Key whose first

@@ -39,25 +39,41 @@ func (d *recordingDriver) QueryContext(ctx context.Context, query string, args .
 }
 
 // seedUser inserts n tasks for uid in one statement: every third one
-// completed, created a second apart.
+// completed, created a second apart, each written once after the change
+// feed was added (change numbers 1 to n), then n/5 tombstones (changes
+// n+1 to n+n/5) and the counter row that handed those numbers out.
 func seedUser(t testing.TB, db *database.DB, uid string, n int) {
 	t.Helper()
-	_, err := db.SQL.ExecContext(context.Background(), `
-		INSERT INTO tasks (user_id, title, completed, created_at, updated_at, completed_at)
+	ctx := context.Background()
+	_, err := db.SQL.ExecContext(ctx, `
+		INSERT INTO tasks (user_id, title, completed, created_at, updated_at, completed_at, change_seq)
 		SELECT $1, 'task ' || g, g % 3 = 0,
 		       now() - g * interval '1 second', now() - g * interval '1 second',
-		       CASE WHEN g % 3 = 0 THEN now() - g * interval '500 millisecond' END
+		       CASE WHEN g % 3 = 0 THEN now() - g * interval '500 millisecond' END, g
 		FROM generate_series(1, $2::int) AS g`, uid, n)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
+	}
+	_, err = db.SQL.ExecContext(ctx, `
+		INSERT INTO task_tombstones (id, user_id, change_seq, deleted_at)
+		SELECT (SELECT max(id) FROM tasks) + g, $1, $2::int + g, now() - (5000 - g) * interval '1 second'
+		FROM generate_series(1, $2::int / 5) AS g`, uid, n)
+	if err != nil {
+		t.Fatalf("seed tombstones: %v", err)
+	}
+	_, err = db.SQL.ExecContext(ctx, `
+		INSERT INTO task_counters (user_id, seq, total, completed) VALUES ($1, $2::int + $2::int / 5, $2, $2::int / 3)`, uid, n)
+	if err != nil {
+		t.Fatalf("seed counter: %v", err)
 	}
 }
 
 // TestListUsesIndexes seeds one user with 100,000 tasks among other users'
 // and checks, with EXPLAIN, that every list query, first page and page
-// after a cursor, is read off its index in order: an index scan on the
-// intended index and no Sort node, in the plan for the actual values and
-// in the generic plan a prepared statement may switch to.
+// after a cursor, and every change-feed query, full and incremental, is
+// read off its indexes in order: an index scan on each intended index and
+// no Sort node, in the plan for the actual values and in the generic plan
+// a prepared statement may switch to.
 func TestListUsesIndexes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 200,000 rows")
@@ -67,11 +83,22 @@ func TestListUsesIndexes(t *testing.T) {
 	big, other := e.user(t), e.user(t)
 	seedUser(t, db, big, 100_000)
 	seedUser(t, db, other, 100_000)
-	if _, err := db.SQL.Exec("ANALYZE tasks"); err != nil {
+	// Counter rows of other users, so that the planner reads one by its key
+	// rather than scanning a table of two rows.
+	if _, err := db.SQL.Exec(`
+		WITH u AS (INSERT INTO users (id, email, name, hashed_password)
+		           SELECT 'filler-' || g, 'filler-' || g || '@example.com', 'F', 'h' FROM generate_series(1, 10000) AS g
+		           RETURNING id)
+		INSERT INTO task_counters (user_id) SELECT id FROM u`); err != nil {
 		t.Fatal(err)
 	}
+	for _, table := range []string{"users", "tasks", "task_tombstones", "task_counters"} {
+		if _, err := db.SQL.Exec("ANALYZE " + table); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rec := &recordingDriver{Driver: entsql.OpenDB(dialect.Postgres, db.SQL)}
-	st := &store{db: ent.NewClient(ent.Driver(rec))}
+	st := newStore(ent.NewClient(ent.Driver(rec)), dialect.Postgres)
 	after := &position{At: time.Now().Add(-20_000 * time.Second).UTC().Truncate(time.Microsecond), ID: 1 << 40}
 	cases := []struct {
 		status Status
@@ -92,13 +119,54 @@ func TestListUsesIndexes(t *testing.T) {
 					t.Fatalf("list: %d rows, %v", len(rows), err)
 				}
 				t.Logf("SQL: %s", rec.query)
-				custom := explain(t, db.SQL, "EXPLAIN (FORMAT JSON) "+rec.query, rec.args...)
-				checkPlan(t, "custom plan", custom, tc.index)
-				generic := explainGeneric(t, db.SQL, rec.query, rec.args)
-				checkPlan(t, "generic plan", generic, tc.index)
+				checkPlans(t, db, rec, tc.index)
 			})
 		}
 	}
+	// The change feed: a full sync reads the list's index (and the
+	// counter row); an incremental one the change-number indexes of tasks
+	// and tombstones, from the position on.
+	feeds := []struct {
+		name    string
+		read    func() (int, error)
+		indexes []string
+	}{
+		{"changes/full/first", func() (int, error) {
+			tasks, _, err := st.fullPage(context.Background(), big, nil, 501)
+			return len(tasks), err
+		}, []string{"task_user_id_created_at_id", "task_counters_pkey"}},
+		{"changes/full/after-cursor", func() (int, error) {
+			tasks, _, err := st.fullPage(context.Background(), big, after, 501)
+			return len(tasks), err
+		}, []string{"task_user_id_created_at_id", "task_counters_pkey"}},
+		{"changes/incremental/recent", func() (int, error) {
+			rows, _, err := st.changesAfter(context.Background(), big, 99_990, 501)
+			return len(rows), err
+		}, []string{"task_user_id_change_seq", "tasktombstone_user_id_change_seq", "task_counters_pkey"}},
+		{"changes/incremental/old", func() (int, error) {
+			rows, _, err := st.changesAfter(context.Background(), big, 50_000, 501)
+			return len(rows), err
+		}, []string{"task_user_id_change_seq", "tasktombstone_user_id_change_seq", "task_counters_pkey"}},
+	}
+	for _, f := range feeds {
+		t.Run(f.name, func(t *testing.T) {
+			if n, err := f.read(); err != nil || n < 10 {
+				t.Fatalf("read: %d rows, %v", n, err)
+			}
+			t.Logf("SQL: %s", rec.query)
+			checkPlans(t, db, rec, f.indexes...)
+		})
+	}
+}
+
+// checkPlans EXPLAINs the last query rec recorded, as planned for its
+// values and as a generic plan.
+func checkPlans(t *testing.T, db *database.DB, rec *recordingDriver, indexes ...string) {
+	t.Helper()
+	custom := explain(t, db.SQL, "EXPLAIN (FORMAT JSON) "+rec.query, rec.args...)
+	checkPlan(t, "custom plan", custom, indexes...)
+	generic := explainGeneric(t, db.SQL, rec.query, rec.args)
+	checkPlan(t, "generic plan", generic, indexes...)
 }
 
 func explain(t *testing.T, q interface {
@@ -150,27 +218,34 @@ type planNode struct {
 	Plans     []planNode `json:"Plans"`
 }
 
-func checkPlan(t *testing.T, kind string, raw []byte, index string) {
+// checkPlan fails unless the plan scans every one of indexes and sorts
+// nothing (and scans no table whole).
+func checkPlan(t *testing.T, kind string, raw []byte, indexes ...string) {
 	t.Helper()
 	var doc []struct{ Plan planNode }
 	if err := json.Unmarshal(raw, &doc); err != nil || len(doc) != 1 {
 		t.Fatalf("%s: decode plan: %v", kind, err)
 	}
-	var usesIndex, sorts bool
+	used := map[string]bool{}
+	var sorts, seqScan bool
 	var walk func(n planNode)
 	walk = func(n planNode) {
 		switch n.NodeType {
 		case "Sort", "Incremental Sort":
 			sorts = true
+		case "Seq Scan":
+			seqScan = true
 		case "Index Scan", "Index Only Scan":
-			usesIndex = usesIndex || n.IndexName == index
+			used[n.IndexName] = true
 		}
 		for _, c := range n.Plans {
 			walk(c)
 		}
 	}
 	walk(doc[0].Plan)
-	if !usesIndex || sorts {
-		t.Fatalf("%s: want an index scan on %s and no sort; plan:\n%s", kind, index, raw)
+	for _, index := range indexes {
+		if !used[index] || sorts || seqScan {
+			t.Fatalf("%s: want index scans on %v, no sort, no sequential scan; plan:\n%s", kind, indexes, raw)
+		}
 	}
 }

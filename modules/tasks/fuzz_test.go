@@ -48,7 +48,7 @@ func fzTasks(f *testing.F) (h http.Handler, uid string, id int64, etag, cursor s
 	if err != nil {
 		f.Fatal(err)
 	}
-	m := New(Deps{DB: db.Ent, Secret: []byte("fuzz-secret-fuzz-secret-fuzz-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder(),
+	m := New(Deps{DB: db.Ent, Dialect: db.Dialect, Secret: []byte("fuzz-secret-fuzz-secret-fuzz-secret"), Log: log, Now: time.Now, Binder: httpx.NewBinder(),
 		Config: config.Tasks{IdempotencyTTL: time.Hour}})
 	m.Routes(e.Group("/api/v1"), func(c *gin.Context) {
 		httpx.SetPrincipal(c, httpx.Principal{UserID: c.GetHeader("X-Fuzz-User"), SessionID: "fuzz"})

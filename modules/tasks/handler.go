@@ -47,6 +47,31 @@ func (h *handler) list(c *gin.Context) error {
 	return nil
 }
 
+func (h *handler) changes(c *gin.Context) error {
+	uid := httpx.MustPrincipal(c).UserID
+	vals, perr := url.ParseQuery(c.Request.URL.RawQuery)
+	if perr != nil {
+		return ErrMalformedQuery
+	}
+	q, qerr := parseChangesQuery(vals)
+	// A bad token (400) outranks a bad limit (422); an expired one (410)
+	// is decided by the service.
+	since, err := h.svc.SyncPosition(uid, q)
+	if err != nil {
+		return err
+	}
+	if qerr != nil {
+		return qerr
+	}
+	page, err := h.svc.Changes(c.Request.Context(), uid, since, q.Limit)
+	if err != nil {
+		return err
+	}
+	r := toChangesResponse(page)
+	httpx.JSON(c, http.StatusOK, &r)
+	return nil
+}
+
 func (h *handler) stats(c *gin.Context) error {
 	st, err := h.svc.Stats(c.Request.Context(), httpx.MustPrincipal(c).UserID)
 	if err != nil {

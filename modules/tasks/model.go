@@ -51,6 +51,21 @@ type Page struct {
 	NextCursor string // empty on the last page
 }
 
+// Change is one entry of the change feed: a task's current state, or its
+// deletion (Deleted, with only Task.ID set).
+type Change struct {
+	Task      Task
+	Deleted   bool
+	DeletedAt time.Time
+}
+
+// ChangesPage is one page of the change feed.
+type ChangesPage struct {
+	Changes   []Change
+	NextToken string
+	HasMore   bool
+}
+
 // CreateInput is a validated new task.
 type CreateInput struct {
 	Title       string
@@ -296,6 +311,65 @@ func toListResponse(p Page) listResponse {
 	r := listResponse{Items: items}
 	if p.NextCursor != "" {
 		r.NextCursor = &p.NextCursor
+	}
+	return r
+}
+
+// changesResponse is a page of the change feed: GET /tasks/changes.
+type changesResponse struct {
+	Changes   []changeResponse
+	NextToken string
+	HasMore   bool
+}
+
+// changeResponse is one change: {"op":"upsert","task":…} or
+// {"op":"delete","id":…,"deleted_at":…}.
+type changeResponse struct {
+	Task      *taskResponse
+	ID        int64
+	DeletedAt timestamp
+}
+
+// AppendJSON implements httpx.JSONAppender.
+func (r changesResponse) AppendJSON(b []byte) []byte {
+	b = append(b, `{"changes":[`...)
+	for i, c := range r.Changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = c.AppendJSON(b)
+	}
+	b = append(b, `],"next_token":`...)
+	b = appendJSONString(b, r.NextToken)
+	b = append(b, `,"has_more":`...)
+	b = strconv.AppendBool(b, r.HasMore)
+	return append(b, '}')
+}
+
+// AppendJSON appends the change as a JSON object.
+func (c changeResponse) AppendJSON(b []byte) []byte {
+	if c.Task != nil {
+		b = append(b, `{"op":"upsert","task":`...)
+		b = c.Task.AppendJSON(b)
+		return append(b, '}')
+	}
+	b = append(b, `{"op":"delete","id":`...)
+	b = strconv.AppendInt(b, c.ID, 10)
+	b = append(b, `,"deleted_at":`...)
+	b = c.DeletedAt.AppendJSON(b)
+	return append(b, '}')
+}
+
+func toChangesResponse(p ChangesPage) changesResponse {
+	r := changesResponse{Changes: make([]changeResponse, len(p.Changes)), NextToken: p.NextToken, HasMore: p.HasMore}
+	tasks := make([]taskResponse, len(p.Changes))
+	for i, c := range p.Changes {
+		if c.Deleted {
+			r.Changes[i] = changeResponse{ID: c.Task.ID, DeletedAt: timestamp(c.DeletedAt)}
+			continue
+		}
+		tasks[i] = toTaskResponse(c.Task)
+		r.Changes[i] = changeResponse{Task: &tasks[i]}
 	}
 	return r
 }

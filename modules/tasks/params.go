@@ -9,9 +9,11 @@ import (
 )
 
 const (
-	defaultLimit = 20
-	maxLimit     = 100
-	maxKeyLen    = 255
+	defaultLimit        = 20
+	maxLimit            = 100
+	defaultChangesLimit = 500
+	maxChangesLimit     = 1000
+	maxKeyLen           = 255
 )
 
 // parseID accepts only a canonical positive decimal int64 ("1", never
@@ -68,6 +70,30 @@ func parseListQuery(q url.Values) (listQuery, error) {
 		return lq, apperr.Validation(fields...)
 	}
 	return lq, nil
+}
+
+// changesQuery is the parsed query of GET /tasks/changes.
+type changesQuery struct {
+	Limit    int
+	Since    string
+	HasSince bool
+}
+
+// parseChangesQuery reads limit, reporting a bad one as a 422. The since
+// token is checked later, by the service, against the user.
+func parseChangesQuery(q url.Values) (changesQuery, error) {
+	cq := changesQuery{Limit: defaultChangesLimit}
+	if vs, ok := q["since"]; ok {
+		cq.Since, cq.HasSince = vs[0], true
+	}
+	if vs, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(vs[0])
+		if err != nil || n < 1 || n > maxChangesLimit {
+			return cq, apperr.Validation(apperr.FieldError{Field: "limit", Message: "must be a whole number from 1 to 1000"})
+		}
+		cq.Limit = n
+	}
+	return cq, nil
 }
 
 // checkIdempotencyKey validates an Idempotency-Key header that was sent.

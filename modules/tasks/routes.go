@@ -4,10 +4,12 @@ package tasks
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/gin-gonic/gin"
 
 	"todo/ent"
@@ -17,10 +19,12 @@ import (
 
 // Deps is what the module needs from the process.
 type Deps struct {
-	DB     *ent.Client
-	Config config.Tasks
-	// Secret keys the list cursors' MAC. When empty, a random key is used,
-	// and cursors do not survive a restart.
+	DB *ent.Client
+	// Dialect is DB's: dialect.Postgres or dialect.SQLite.
+	Dialect string
+	Config  config.Tasks
+	// Secret keys the MACs of list cursors and sync tokens. When empty, a
+	// random key is used, and neither survives a restart.
 	Secret []byte
 	Log    *slog.Logger
 	Now    func() time.Time
@@ -32,8 +36,12 @@ type Module struct {
 	h *handler
 }
 
-// New returns the module wired to its dependencies.
+// New returns the module wired to its dependencies. It panics on a
+// Dialect it does not know: that is a wiring mistake, not a condition.
 func New(d Deps) *Module {
+	if d.Dialect != dialect.Postgres && d.Dialect != dialect.SQLite {
+		panic(fmt.Sprintf("tasks.New: Deps.Dialect %q is neither %q nor %q", d.Dialect, dialect.Postgres, dialect.SQLite))
+	}
 	secret := d.Secret
 	if len(secret) == 0 {
 		secret = make([]byte, 32)
@@ -55,13 +63,19 @@ func New(d Deps) *Module {
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
+	tombstoneTTL := d.Config.TombstoneTTL
+	if tombstoneTTL <= 0 {
+		tombstoneTTL = 720 * time.Hour
+	}
 	svc := &service{
-		store:   &store{db: d.DB},
-		cursors: newCursorCodec(secret),
-		clock:   now,
-		log:     log,
-		keyTTL:  ttl,
-		keyWait: keyWait,
+		store:        newStore(d.DB, d.Dialect),
+		cursors:      newCursorCodec(secret),
+		syncTokens:   newSyncCodec(secret),
+		clock:        now,
+		log:          log,
+		keyTTL:       ttl,
+		keyWait:      keyWait,
+		tombstoneTTL: tombstoneTTL,
 	}
 	return &Module{h: &handler{svc: svc, bind: binder}}
 }
@@ -72,6 +86,7 @@ func (m *Module) Routes(r gin.IRouter, requireUser gin.HandlerFunc) {
 	g.GET("", httpx.Handle(m.h.list))
 	g.POST("", httpx.Handle(m.h.create))
 	g.GET("/stats", httpx.Handle(m.h.stats)) // a static path beside /:id works since Gin v1.7
+	g.GET("/changes", httpx.Handle(m.h.changes))
 	g.GET("/:id", httpx.Handle(m.h.get))
 	g.PATCH("/:id", httpx.Handle(m.h.update))
 	g.POST("/:id/toggle", httpx.Handle(m.h.toggle))

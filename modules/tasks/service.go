@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,20 +19,29 @@ const (
 	// keyWait bounds how long a repeated Idempotency-Key waits for the
 	// first request's transaction before answering 409.
 	keyWait = 5 * time.Second
-	// purgeEvery spaces the opportunistic purges of expired keys.
+	// purgeEvery spaces the opportunistic purges of expired keys, and
+	// those of expired tombstones.
 	purgeEvery = time.Minute
+	// purgeUsers and purgeTimeout bound one purge of expired tombstones:
+	// at most this many users' (1,000 tombstones each), within this time.
+	purgeUsers   = 100
+	purgeTimeout = 30 * time.Second
 )
 
 // service holds the rules of tasks: validation order, completion times,
 // ETags and preconditions, cursors and idempotent creation.
 type service struct {
-	store    *store
-	cursors  cursorCodec
-	clock    func() time.Time
-	log      *slog.Logger
-	keyTTL   time.Duration
-	keyWait  time.Duration
-	purgedAt atomic.Int64 // unix nanoseconds of the last purge
+	store        *store
+	cursors      cursorCodec
+	syncTokens   syncCodec
+	clock        func() time.Time
+	log          *slog.Logger
+	keyTTL       time.Duration
+	keyWait      time.Duration
+	tombstoneTTL time.Duration
+	purgedAt     atomic.Int64 // unix nanoseconds of the last purge of keys
+	tombstonesAt atomic.Int64 // unix nanoseconds of the last purge of tombstones
+	purges       sync.WaitGroup
 }
 
 // now is the service's clock: UTC, microseconds, as both databases store it.
@@ -83,7 +93,7 @@ func (s *service) Stats(ctx context.Context, userID string) (Stats, error) {
 
 // Create inserts a task.
 func (s *service) Create(ctx context.Context, userID string, in CreateInput) (Task, error) {
-	return s.store.create(ctx, s.store.db, userID, in, s.now())
+	return s.store.create(ctx, userID, in, s.now())
 }
 
 // Created is the response to a create with an Idempotency-Key: the first
@@ -159,10 +169,10 @@ func (s *service) maybePurge(ctx context.Context, now time.Time) {
 // before the body's rules (422), under the row lock; a PATCH that changes
 // nothing writes nothing, so neither updated_at nor the ETag moves.
 //
-// The common case, a valid body without If-Match, is one statement; an
-// empty body is a read. The locked path (BEGIN, SELECT … FOR UPDATE, the
-// write, COMMIT) remains for If-Match, for an invalid body (whose 422 must
-// not hide a 404), and when the one statement matched no row.
+// The common case, a valid body without If-Match, is one UPDATE after the
+// bump; an empty body is a read. The locked path (the bump, SELECT, the
+// write) remains for If-Match, for an invalid body (whose 422 must not hide
+// a 404), and when the UPDATE matched no row.
 func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatch, in UpdateInput) (Task, error) {
 	now := s.now()
 	if valid, fields := in.validate(); !im.present && len(fields) == 0 {
@@ -174,7 +184,7 @@ func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatc
 			return t, err
 		}
 	}
-	return s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+	return s.store.mutate(ctx, userID, id, now, func(cur Task) (Task, action, error) {
 		if !im.matches(etagOf(cur)) {
 			return Task{}, actKeep, ErrPreconditionFailed
 		}
@@ -194,10 +204,10 @@ func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatc
 func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatch) (Task, error) {
 	now := s.now()
 	if !im.present {
-		// No precondition: one UPDATE … RETURNING does it atomically.
+		// No precondition: one UPDATE … RETURNING after the bump.
 		return s.store.toggle(ctx, userID, id, now)
 	}
-	return s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+	return s.store.mutate(ctx, userID, id, now, func(cur Task) (Task, action, error) {
 		if !im.matches(etagOf(cur)) {
 			return Task{}, actKeep, ErrPreconditionFailed
 		}
@@ -206,12 +216,14 @@ func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatc
 	})
 }
 
-// Delete removes a task.
+// Delete removes a task, leaving a tombstone for the change feed.
 func (s *service) Delete(ctx context.Context, userID string, id int64, im ifMatch) error {
+	now := s.now()
+	defer s.maybePurgeTombstones(ctx, now)
 	if !im.present {
-		return s.store.delete(ctx, userID, id)
+		return s.store.delete(ctx, userID, id, now)
 	}
-	_, err := s.store.mutate(ctx, userID, id, func(cur Task) (Task, action, error) {
+	_, err := s.store.mutate(ctx, userID, id, now, func(cur Task) (Task, action, error) {
 		if !im.matches(etagOf(cur)) {
 			return Task{}, actKeep, ErrPreconditionFailed
 		}
@@ -286,4 +298,128 @@ func equalPtr[T comparable](a, b *T) bool {
 // Idempotency-Key replays; writeTask sends the same bytes.
 func encodeTask(t Task) []byte {
 	return toTaskResponse(t).AppendJSON(nil)
+}
+
+// SyncPosition decodes the since token of a change-feed query, if any: a
+// token that was not issued to this user is a 400.
+func (s *service) SyncPosition(userID string, q changesQuery) (*syncToken, error) {
+	if !q.HasSince {
+		return nil, nil
+	}
+	t, err := s.syncTokens.decode(q.Since, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Changes returns a page of at most limit changes after a sync token: a
+// page of a full sync without one, or when it continues a full sync. A
+// token older than the tombstone retention is a 410, as is one the feed
+// can no longer continue: a tombstone it may need was purged, or the
+// user's change numbers went back (a restored database).
+//
+// A full sync lists the user's tasks newest first (the list's keyset and
+// index) and remembers the last change number when it began; once the
+// listing is done, the client is owed only the changes after that number,
+// so a change made during the listing is sent then, if not already. Tasks
+// created during the listing may or may not be listed; either way they
+// come again as changes.
+func (s *service) Changes(ctx context.Context, userID string, since *syncToken, limit int) (ChangesPage, error) {
+	now := s.now()
+	if since != nil && now.Sub(since.Issued) > s.tombstoneTTL {
+		return ChangesPage{}, ErrSyncTokenExpired
+	}
+	s.maybePurgeTombstones(ctx, now)
+	if since == nil || since.Full {
+		return s.fullSync(ctx, userID, since, limit, now)
+	}
+	return s.incrementalSync(ctx, userID, since.Seq, limit, now)
+}
+
+func (s *service) fullSync(ctx context.Context, userID string, since *syncToken, limit int, now time.Time) (ChangesPage, error) {
+	var after *position
+	if since != nil {
+		after = &position{At: since.At, ID: since.ID}
+	}
+	// One row more than the page tells whether the listing goes on.
+	tasks, st, err := s.store.fullPage(ctx, userID, after, limit+1)
+	if err != nil {
+		return ChangesPage{}, err
+	}
+	floor := st.seq
+	if since != nil {
+		floor = since.Seq
+	}
+	if st.seq < floor {
+		return ChangesPage{}, ErrSyncTokenExpired
+	}
+	next := syncToken{Issued: now, Seq: floor}
+	page := ChangesPage{}
+	if len(tasks) > limit {
+		tasks = tasks[:limit]
+		last := tasks[limit-1]
+		next.Full, next.At, next.ID = true, last.CreatedAt, last.ID
+		page.HasMore = true
+	} else {
+		page.HasMore = st.seq > floor
+	}
+	page.Changes = make([]Change, len(tasks))
+	for i, t := range tasks {
+		page.Changes[i] = Change{Task: t}
+	}
+	page.NextToken = s.syncTokens.encode(userID, next)
+	return page, nil
+}
+
+func (s *service) incrementalSync(ctx context.Context, userID string, after int64, limit int, now time.Time) (ChangesPage, error) {
+	rows, st, err := s.store.changesAfter(ctx, userID, after, limit+1)
+	if err != nil {
+		return ChangesPage{}, err
+	}
+	if st.purged > after || st.seq < after {
+		return ChangesPage{}, ErrSyncTokenExpired
+	}
+	next := syncToken{Issued: now, Seq: st.seq}
+	page := ChangesPage{}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next.Seq, page.HasMore = rows[limit-1].seq, true
+	}
+	page.Changes = make([]Change, len(rows))
+	for i, r := range rows {
+		if r.kind == kindDeleted {
+			page.Changes[i] = Change{Deleted: true, Task: Task{ID: r.task.ID}, DeletedAt: r.task.UpdatedAt}
+		} else {
+			page.Changes[i] = Change{Task: r.task}
+		}
+	}
+	page.NextToken = s.syncTokens.encode(userID, next)
+	return page, nil
+}
+
+// maybePurgeTombstones starts a purge of expired tombstones in the
+// background at most once per purgeEvery per process. No request waits
+// for it; it is bounded in users and time.
+func (s *service) maybePurgeTombstones(ctx context.Context, now time.Time) {
+	last := s.tombstonesAt.Load()
+	if now.UnixNano()-last < int64(purgeEvery) || !s.tombstonesAt.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
+	s.purges.Go(func() {
+		defer cancel()
+		if _, err := s.purgeTombstones(ctx, now); err != nil {
+			s.log.WarnContext(ctx, "purge tombstones", "err", err.Error())
+		}
+	})
+}
+
+// purgeTombstones deletes the tombstones older than the retention window.
+func (s *service) purgeTombstones(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.store.purgeTombstones(ctx, now.Add(-s.tombstoneTTL), purgeUsers)
+	if n > 0 {
+		s.log.DebugContext(ctx, "purged tombstones", "count", n)
+	}
+	return n, err
 }

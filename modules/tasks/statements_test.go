@@ -117,10 +117,19 @@ func TestStatementsPerEndpoint(t *testing.T) {
 			e := newTestEnvWith(t, counted, Deps{})
 			uid := e.user(t)
 			tk := e.create(t, uid, "counted")
-			// The first keyed create of a process also purges expired keys.
+			// The first keyed create of a process also purges expired keys,
+			// and the first delete or sync starts a purge of tombstones
+			// (in the background: wait for it, its statements are not the
+			// request's).
 			e.do(t, uid, http.MethodPost, "/api/v1/tasks", `{"title":"warm"}`, http.Header{"Idempotency-Key": {"warm"}})
+			e.do(t, uid, http.MethodDelete, taskPath(e.create(t, uid, "warm").ID), nil)
+			e.mod.h.svc.purges.Wait()
 			tag := e.do(t, uid, http.MethodGet, taskPath(tk.ID), nil).Header.Get("ETag")
 			path := taskPath(tk.ID)
+			since := e.sync(t, uid, "").NextToken
+			// Writes are transactions that start with the bump of the
+			// user's counter row (the change number, the counts): BEGIN,
+			// bump, the write, COMMIT.
 			cases := []struct {
 				name, method, path, body string
 				headers                  http.Header
@@ -130,22 +139,28 @@ func TestStatementsPerEndpoint(t *testing.T) {
 				{"get/missing", "GET", taskPath(tk.ID + 1000), "", nil, 404, 1},
 				{"list", "GET", "/api/v1/tasks?limit=1", "", nil, 200, 1},
 				{"stats", "GET", "/api/v1/tasks/stats", "", nil, 200, 1},
-				{"create", "POST", "/api/v1/tasks", `{"title":"a"}`, nil, 201, 1},
-				// BEGIN, INSERT task, INSERT key, COMMIT.
-				{"create/idempotency-key", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 4},
-				// BEGIN, INSERT task, INSERT key (taken), ROLLBACK, SELECT key.
-				{"create/idempotency-key-replay", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 5},
-				{"patch", "PATCH", path, `{"title":"b","completed":true}`, nil, 200, 1},
-				{"patch/no-change", "PATCH", path, `{"title":"b"}`, nil, 200, 1},
+				{"changes/full", "GET", "/api/v1/tasks/changes?limit=1", "", nil, 200, 1},
+				{"changes/since", "GET", "/api/v1/tasks/changes?since=" + since, "", nil, 200, 1},
+				{"create", "POST", "/api/v1/tasks", `{"title":"a"}`, nil, 201, 4},
+				// BEGIN, bump, INSERT task, INSERT key, COMMIT.
+				{"create/idempotency-key", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 5},
+				// BEGIN, bump, INSERT task, INSERT key (taken), ROLLBACK, SELECT key.
+				{"create/idempotency-key-replay", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 6},
+				{"patch", "PATCH", path, `{"title":"b","completed":true}`, nil, 200, 4},
+				// BEGIN, bump, UPDATE (matches, changes nothing), ROLLBACK.
+				{"patch/no-change", "PATCH", path, `{"title":"b"}`, nil, 200, 4},
 				{"patch/empty", "PATCH", path, `{}`, nil, 200, 1},
-				// BEGIN, SELECT … FOR UPDATE, ROLLBACK.
-				{"patch/invalid", "PATCH", path, `{"title":""}`, nil, 422, 3},
-				// BEGIN, SELECT … FOR UPDATE, UPDATE, COMMIT.
-				{"patch/if-match", "PATCH", path, `{"title":"c"}`, http.Header{"If-Match": {"*"}}, 200, 4},
-				{"toggle", "POST", path + "/toggle", "", nil, 200, 1},
-				// BEGIN, SELECT … FOR UPDATE, ROLLBACK.
-				{"toggle/stale-if-match", "POST", path + "/toggle", "", http.Header{"If-Match": {tag}}, 412, 3},
-				{"delete", "DELETE", path, "", nil, 204, 1},
+				// BEGIN, bump, SELECT, ROLLBACK.
+				{"patch/invalid", "PATCH", path, `{"title":""}`, nil, 422, 4},
+				// BEGIN, bump, SELECT, UPDATE, COMMIT.
+				{"patch/if-match", "PATCH", path, `{"title":"c"}`, http.Header{"If-Match": {"*"}}, 200, 5},
+				// The same, and the correction of the completed count.
+				{"patch/if-match-completed", "PATCH", path, `{"completed":false}`, http.Header{"If-Match": {"*"}}, 200, 6},
+				{"toggle", "POST", path + "/toggle", "", nil, 200, 4},
+				// BEGIN, bump, SELECT, ROLLBACK.
+				{"toggle/stale-if-match", "POST", path + "/toggle", "", http.Header{"If-Match": {tag}}, 412, 4},
+				// BEGIN, bump, DELETE, INSERT tombstone, COMMIT.
+				{"delete", "DELETE", path, "", nil, 204, 5},
 			}
 			drv.take()
 			for _, tc := range cases {

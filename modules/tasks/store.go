@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/dialect/sql/sqlgraph"
 
 	"todo/ent"
 	"todo/ent/idempotencykey"
@@ -21,11 +21,22 @@ import (
 // cannot express in one round trip (UPDATE … RETURNING, the idempotency
 // upsert, the stats aggregate) are written once in SQL that PostgreSQL and
 // SQLite both accept: $n placeholders, RETURNING, ON CONFLICT.
+//
+// Every write to a user's tasks is a transaction that first takes the
+// user's next change number from their task_counters row (bump), holding
+// that row's lock to commit: a user's writes are serialised, so their
+// change numbers commit in order, which the change feed relies on (see
+// store_changes.go). The same row counts the user's tasks for stats.
 type store struct {
-	db *ent.Client
+	db       *ent.Client
+	counters counterSQL
 }
 
-// action is what a mutation decides to do with the row it locked.
+func newStore(db *ent.Client, dia string) *store {
+	return &store{db: db, counters: newCounterSQL(dia)}
+}
+
+// action is what a mutation decides to do with the row it read.
 type action uint8
 
 const (
@@ -34,7 +45,7 @@ const (
 	actDelete
 )
 
-// mutateFunc decides, from the locked current row, what a mutation does.
+// mutateFunc decides, from the current row, what a mutation does.
 type mutateFunc func(cur Task) (next Task, act action, err error)
 
 func toTask(t *ent.Task) Task {
@@ -60,7 +71,7 @@ const selectTasks = `SELECT ` + taskColumns + ` FROM "tasks" WHERE "user_id" = $
 const getSQL = selectTasks + ` AND "id" = $2`
 
 func (s *store) get(ctx context.Context, userID string, id int64) (Task, error) {
-	t, ok, err := s.queryTask(ctx, getSQL, userID, id)
+	t, ok, err := queryTask(ctx, s.db, getSQL, userID, id)
 	switch {
 	case err != nil:
 		return Task{}, fmt.Errorf("select task: %w", err)
@@ -122,7 +133,14 @@ func (s *store) list(ctx context.Context, userID string, st Status, after *posit
 	return out, nil
 }
 
-const statsSQL = `SELECT COUNT(*), COALESCE(SUM(CASE WHEN "completed" THEN 1 ELSE 0 END), 0) FROM "tasks" WHERE "user_id" = $1`
+// statsSQL reads the user's counts from their counter row. A user whose
+// row does not exist yet (no write since the change feed was added) is
+// counted instead, in the same statement: the NOT EXISTS is evaluated once,
+// so with a row the aggregate reads no task and yields a (0, 0) that the
+// first column tells apart.
+const statsSQL = `SELECT 0, "total", "completed" FROM "task_counters" WHERE "user_id" = $1 ` +
+	`UNION ALL SELECT 1, COUNT(*), COALESCE(SUM(CASE WHEN "completed" THEN 1 ELSE 0 END), 0) FROM "tasks" ` +
+	`WHERE "user_id" = $1 AND NOT EXISTS (SELECT 1 FROM "task_counters" WHERE "user_id" = $1)`
 
 func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
 	rows, err := s.db.QueryContext(ctx, statsSQL, userID)
@@ -131,9 +149,15 @@ func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
 	}
 	defer rows.Close()
 	var st Stats
-	if rows.Next() {
-		if err := rows.Scan(&st.Total, &st.Completed); err != nil {
+	source := -1 // 0: the counter row, 1: the count
+	for rows.Next() {
+		var src int
+		var c Stats
+		if err := rows.Scan(&src, &c.Total, &c.Completed); err != nil {
 			return Stats{}, fmt.Errorf("scan task counts: %w", err)
+		}
+		if source < 0 || src < source {
+			st, source = c, src
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -143,16 +167,223 @@ func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
 	return st, nil
 }
 
-func (s *store) create(ctx context.Context, c *ent.Client, userID string, in CreateInput, now time.Time) (Task, error) {
-	t, err := c.Task.Create().
+const taskColumns = `"id", "user_id", "title", "description", "completed", "created_at", "updated_at", "completed_at"`
+
+// querier runs a statement on the client or in a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
+}
+
+// counterSQL are the statements on a user's task_counters row that differ
+// between the dialects.
+type counterSQL struct {
+	bump, bumpTask, purged string
+}
+
+// newCounterSQL writes the counter statements for a dialect.
+//
+// bump takes the user's next change number and moves their counts: $2 is
+// added to total and $3 to completed. bumpTask is bump for a write to task
+// $5 whose effect on completed depends on the task's state: it adds $3 if
+// the task is completed and $4 if not, as the statement itself reads the
+// task, and returns what it read (null: not found).
+//
+// On PostgreSQL both first lock the user's row (lockUserSQL), then the
+// counter's row. SQLite needs no row locks: every transaction holds the
+// write lock from BEGIN (_txlock=immediate), so there the task read is
+// always current.
+func newCounterSQL(dia string) counterSQL {
+	lock := ""
+	if dia == dialect.Postgres {
+		lock = lockUserSQL
+	}
+	const set = `UPDATE "task_counters" SET "seq" = "seq" + 1, "total" = "total" + $2, `
+	const where = ` WHERE "user_id" = $1`
+	const task = `FROM "tasks" WHERE "id" = $5 AND "user_id" = $1`
+	return counterSQL{
+		bump: set + `"completed" = "completed" + $3` + where + lock + ` RETURNING "seq"`,
+		bumpTask: set + `"completed" = "completed" + COALESCE((SELECT CASE WHEN "completed" THEN CAST($3 AS BIGINT) ELSE CAST($4 AS BIGINT) END ` +
+			task + `), 0)` + where + lock + ` RETURNING "seq", (SELECT "completed" ` + task + `)`,
+		purged: newPurgedSQL(dia),
+	}
+}
+
+// lockUserSQL makes a statement on a user's counter row first take a FOR
+// NO KEY UPDATE lock on the user's row (PostgreSQL only). Deleting the user
+// locks that row first and then, through the cascades, the user's tasks,
+// counter and tombstones, in an order of its own: a write that held any of
+// those while it waited for the user's row could deadlock with it. Taking
+// the user's row first makes the two queue instead. The mode is exclusive
+// among the user's task writes (it conflicts with itself, with FOR SHARE and
+// FOR UPDATE, not with the KEY SHARE of a foreign key check): a shared mode
+// would let a stream of writes that overlap hold the row without a gap and
+// starve the deletion, while exclusive waiters queue in turn.
+const lockUserSQL = ` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $1 FOR NO KEY UPDATE)`
+
+// adjustSQL corrects a user's counts within a write that holds the row.
+const adjustSQL = `UPDATE "task_counters" SET "total" = "total" + $2, "completed" = "completed" + $3 WHERE "user_id" = $1`
+
+// initCounterSQL creates a user's counter row from their tasks: for a new
+// user, and for one whose tasks predate the change feed. It inserts nothing
+// when the row exists or the user does not.
+const initCounterSQL = `INSERT INTO "task_counters" ("user_id", "seq", "total", "completed", "purged_seq") ` +
+	`SELECT "u"."id", COALESCE(MAX("t"."change_seq"), 0), COUNT("t"."id"), COALESCE(SUM(CASE WHEN "t"."completed" THEN 1 ELSE 0 END), 0), 0 ` +
+	`FROM "users" AS "u" LEFT JOIN "tasks" AS "t" ON "t"."user_id" = "u"."id" WHERE "u"."id" = $1 GROUP BY "u"."id" ` +
+	`ON CONFLICT ("user_id") DO NOTHING`
+
+// bump is how a write moves the user's counter: it always takes the next
+// change number; total moves by total; completed by ifCompleted or
+// ifPending, depending on whether task taskID is completed when the bump
+// reads it (by neither when taskID is 0 or the task is not found).
+type bump struct {
+	total                  int64
+	taskID                 int64
+	ifCompleted, ifPending int64
+}
+
+// change is what a write knows once it holds the user's counter row.
+type change struct {
+	seq int64 // the write's change number
+	// was is the completion state of the bump's task as the bump read it
+	// (nil: not asked, or not found), and applied what the bump added to
+	// completed because of it. On PostgreSQL the read comes from the
+	// bump's snapshot, which may predate a write the bump waited for, so a
+	// write must check it against what it finds under the lock.
+	was     *bool
+	applied int64
+}
+
+// errUserGone reports a write for a user who no longer exists.
+var errUserGone = errors.New("user gone")
+
+// write runs one write to a user's tasks in a transaction that starts with
+// the bump, so that fn holds the user's counter row and its change number.
+// fn returns whether to commit; false rolls everything back, the bump
+// included, and is no error. A user without a counter row gets one, and
+// the write is retried; errUserGone means the user does not exist.
+// Round trips: BEGIN, the bump, fn's, COMMIT.
+func (s *store) write(ctx context.Context, userID string, b bump, fn func(tx *ent.Tx, c change) (bool, error)) error {
+	for first := true; ; first = false {
+		tx, err := s.db.Tx(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		c, ok, err := s.bump(ctx, tx, userID, b)
+		commit := false
+		if err == nil && ok {
+			commit, err = fn(tx, c)
+		}
+		if err == nil && commit {
+			if err := tx.Commit(); err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			return nil
+		}
+		_ = tx.Rollback()
+		if err != nil || ok {
+			return err
+		}
+		if !first {
+			return errUserGone
+		}
+		if err := s.initCounter(ctx, userID); err != nil {
+			return err
+		}
+	}
+}
+
+// bump runs the counter statement of b; ok is false when the user has no
+// counter row (or, on PostgreSQL, no longer exists).
+func (s *store) bump(ctx context.Context, tx *ent.Tx, userID string, b bump) (c change, ok bool, err error) {
+	var rows *stdsql.Rows
+	if b.taskID == 0 {
+		rows, err = tx.QueryContext(ctx, s.counters.bump, userID, b.total, int64(0))
+	} else {
+		rows, err = tx.QueryContext(ctx, s.counters.bumpTask, userID, b.total, b.ifCompleted, b.ifPending, b.taskID)
+	}
+	if err != nil {
+		return change{}, false, fmt.Errorf("bump task counter: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return change{}, false, rows.Err()
+	}
+	var was stdsql.NullBool
+	dest := []any{&c.seq}
+	if b.taskID != 0 {
+		dest = append(dest, &was)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return change{}, false, fmt.Errorf("scan task counter: %w", err)
+	}
+	if was.Valid {
+		c.was, c.applied = &was.Bool, b.ifPending
+		if was.Bool {
+			c.applied = b.ifCompleted
+		}
+	}
+	return c, true, rows.Close()
+}
+
+// adjust moves the user's counts within a write; nothing when both are 0.
+func (s *store) adjust(ctx context.Context, tx *ent.Tx, userID string, total, completed int64) error {
+	if total == 0 && completed == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, adjustSQL, userID, total, completed); err != nil {
+		return fmt.Errorf("adjust task counter: %w", err)
+	}
+	return nil
+}
+
+// initCounter creates the user's counter row if the user exists and has
+// none, in a statement of its own.
+func (s *store) initCounter(ctx context.Context, userID string) error {
+	_, err := s.db.ExecContext(ctx, initCounterSQL, userID)
+	switch {
+	case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted meanwhile
+		return errUserGone
+	case err != nil:
+		return fmt.Errorf("create task counter: %w", err)
+	}
+	return nil
+}
+
+// delta is +1, -1 or 0: how completed moves from was to is.
+func delta(was, is bool) int64 {
+	switch {
+	case is && !was:
+		return 1
+	case was && !is:
+		return -1
+	}
+	return 0
+}
+
+func (s *store) create(ctx context.Context, userID string, in CreateInput, now time.Time) (Task, error) {
+	var t Task
+	err := s.write(ctx, userID, bump{total: 1}, func(tx *ent.Tx, c change) (bool, error) {
+		var err error
+		t, err = insertTask(ctx, tx, userID, in, now, c.seq)
+		return err == nil, err
+	})
+	if errors.Is(err, errUserGone) {
+		return Task{}, ErrAccountGone.Wrap(err)
+	}
+	return t, err
+}
+
+func insertTask(ctx context.Context, tx *ent.Tx, userID string, in CreateInput, now time.Time, seq int64) (Task, error) {
+	t, err := tx.Task.Create().
 		SetUserID(userID).
 		SetTitle(in.Title).
 		SetNillableDescription(in.Description).
 		SetCreatedAt(now).
 		SetUpdatedAt(now).
+		SetChangeSeq(seq).
 		Save(ctx)
 	switch {
-	case ent.IsConstraintError(err): // the only constraint a valid task can break: user_id's foreign key
+	case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted after their token was checked
 		return Task{}, ErrAccountGone.Wrap(err)
 	case err != nil:
 		return Task{}, fmt.Errorf("insert task: %w", err)
@@ -160,55 +391,99 @@ func (s *store) create(ctx context.Context, c *ent.Client, userID string, in Cre
 	return toTask(t), nil
 }
 
-const taskColumns = `"id", "user_id", "title", "description", "completed", "created_at", "updated_at", "completed_at"`
-
-// toggleSQL flips a task in one statement, the row lock held by the UPDATE
-// itself, so racing toggles serialise. Right-hand sides read the old row.
-// The typed NULL lets PostgreSQL deduce one type for $3 in both places (a
-// bare NULL would make the CASE text); SQLite casts NULL to NULL.
+// toggleSQL flips a task, its row locked by the UPDATE itself. Right-hand
+// sides read the old row. The typed NULL lets PostgreSQL deduce one type for
+// $3 in both places (a bare NULL would make the CASE text); SQLite casts
+// NULL to NULL. $4 is the write's change number.
 const toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
-	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END ` +
+	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END, "change_seq" = $4 ` +
 	`WHERE "id" = $1 AND "user_id" = $2 RETURNING ` + taskColumns
 
+// toggle flips a task: BEGIN, the bump (which also reads the task's state
+// and counts the flip by it), the UPDATE, COMMIT; a fifth statement corrects
+// the count in the rare case the bump read a state older than the one the
+// UPDATE flipped.
 func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Time) (Task, error) {
-	t, ok, err := s.queryTask(ctx, toggleSQL, id, userID, now)
-	switch {
-	case err != nil:
-		return Task{}, fmt.Errorf("toggle task: %w", err)
-	case !ok:
+	var t Task
+	err := s.write(ctx, userID, bump{taskID: id, ifCompleted: -1, ifPending: 1}, func(tx *ent.Tx, c change) (bool, error) {
+		var ok bool
+		var err error
+		t, ok, err = queryTask(ctx, tx, toggleSQL, id, userID, now, c.seq)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("toggle task: %w", err)
+		case !ok:
+			return false, ErrTaskNotFound
+		}
+		return true, s.adjust(ctx, tx, userID, 0, delta(!t.Completed, t.Completed)-c.applied)
+	})
+	if errors.Is(err, errUserGone) {
 		return Task{}, ErrTaskNotFound
 	}
-	return t, nil
+	return t, err
 }
 
-// queryTask runs a statement that returns at most one task; ok is false
-// when it returned none.
-func (s *store) queryTask(ctx context.Context, query string, args ...any) (t Task, ok bool, err error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+// queryTask runs a statement that returns at most one task (and, with
+// seq, its change number after it); ok is false when it returned none.
+func queryTask(ctx context.Context, q querier, query string, args ...any) (t Task, ok bool, err error) {
+	t, _, ok, err = queryTaskSeq(ctx, q, false, query, args...)
+	return t, ok, err
+}
+
+func queryTaskSeq(ctx context.Context, q querier, withSeq bool, query string, args ...any) (t Task, seq stdsql.NullInt64, ok bool, err error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return Task{}, false, err
+		return Task{}, seq, false, err
 	}
 	defer rows.Close()
 	if !rows.Next() {
-		return Task{}, false, rows.Err()
+		return Task{}, seq, false, rows.Err()
 	}
-	if t, err = scanTask(rows); err != nil {
-		return Task{}, false, err
+	var extra []any
+	if withSeq {
+		extra = append(extra, &seq)
 	}
-	return t, true, rows.Close()
+	if t, err = scanTask(rows, extra...); err != nil {
+		return Task{}, seq, false, err
+	}
+	return t, seq, true, rows.Close()
 }
 
-// patch applies a validated PATCH in one statement, UPDATE … RETURNING,
-// the row lock held by the UPDATE itself; see patchSQL. ok is false when no
-// row matched: the task does not exist, or it changed and now's clock has
-// not passed its updated_at, which the caller resolves under a lock.
+// patch applies a validated PATCH: BEGIN, the bump, the UPDATE … RETURNING
+// of patchSQL, COMMIT, or ROLLBACK when the PATCH changed nothing. ok is
+// false when no row matched: the task does not exist, or it changed and
+// now's clock has not passed its updated_at, or (a PATCH of completed) the
+// task is no longer in the state the bump counted it by; the caller then
+// takes the locked path, which resolves each.
 func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInput, now time.Time) (Task, bool, error) {
-	query, args := patchSQL(in, id, userID, now)
-	t, ok, err := s.queryTask(ctx, query, args...)
-	if err != nil {
-		return Task{}, false, fmt.Errorf("update task: %w", err)
+	b := bump{}
+	if in.Completed.Present() {
+		b.taskID = id
+		if in.Completed.Value {
+			b.ifPending = 1
+		} else {
+			b.ifCompleted = -1
+		}
 	}
-	return t, ok, nil
+	var t Task
+	var ok bool
+	err := s.write(ctx, userID, b, func(tx *ent.Tx, c change) (bool, error) {
+		if in.Completed.Present() && c.was == nil {
+			return false, nil // the bump did not see the task: the locked path decides
+		}
+		query, args := patchSQL(in, id, userID, now, c.seq, c.was)
+		var seq stdsql.NullInt64
+		var err error
+		t, seq, ok, err = queryTaskSeq(ctx, tx, true, query, args...)
+		if err != nil {
+			return false, fmt.Errorf("update task: %w", err)
+		}
+		return ok && seq.Int64 == c.seq, nil
+	})
+	if errors.Is(err, errUserGone) {
+		return Task{}, false, nil
+	}
+	return t, ok, err
 }
 
 // patchSQL is the statement of a PATCH that sets the fields in sets and
@@ -218,20 +493,22 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 //
 //   - completing keeps an existing completed_at, else stamps $3 (now);
 //     reopening clears it;
-//   - updated_at becomes $3 only when some set column is distinct from its
-//     new value, so a PATCH that changes nothing moves neither updated_at
-//     nor the ETag;
+//   - updated_at becomes $3 and change_seq $4 only when some set column is
+//     distinct from its new value, so a PATCH that changes nothing moves
+//     neither updated_at nor the ETag, and is no change to sync;
 //   - a change applies only when $3 is after the stored updated_at, so every
 //     write gets a later updated_at and a new ETag: otherwise no row is
 //     returned and the caller falls back to the locked path, which writes
 //     updated_at + 1 µs (writeTime). On SQLite the comparison is of text,
 //     which orders as time because every timestamp is written by the driver
-//     in one UTC layout, as the keyset pages rely on too.
+//     in one UTC layout, as the keyset pages rely on too;
+//   - when was is not nil, the row must still be in that completion state
+//     (the state the bump counted the PATCH by).
 //
-// Parameters: $1 id, $2 user_id, $3 now, then the new values. Every one
-// meets a column, so PostgreSQL infers its type from that column.
-func patchSQL(in UpdateInput, id int64, userID string, now time.Time) (string, []any) {
-	args := []any{id, userID, now}
+// Parameters: $1 id, $2 user_id, $3 now, $4 the change number, then the new
+// values. Every one meets a column, so PostgreSQL infers its type from it.
+func patchSQL(in UpdateInput, id int64, userID string, now time.Time, seq int64, was *bool) (string, []any) {
+	args := []any{id, userID, now, seq}
 	param := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
@@ -260,20 +537,26 @@ func patchSQL(in UpdateInput, id int64, userID string, now time.Time) (string, [
 		}
 	}
 	anyChange := strings.Join(changed, " OR ")
+	where := ` WHERE "id" = $1 AND "user_id" = $2 AND ("updated_at" < $3 OR NOT (` + anyChange + `))`
+	if was != nil {
+		where += ` AND "completed" = ` + param(*was)
+	}
 	query := `UPDATE "tasks" SET ` + strings.Join(set, ", ") +
 		`, "updated_at" = CASE WHEN ` + anyChange + ` THEN $3 ELSE "updated_at" END` +
-		` WHERE "id" = $1 AND "user_id" = $2 AND ("updated_at" < $3 OR NOT (` + anyChange + `))` +
-		` RETURNING ` + taskColumns
+		`, "change_seq" = CASE WHEN ` + anyChange + ` THEN $4 ELSE "change_seq" END` +
+		where + ` RETURNING ` + taskColumns + `, "change_seq"`
 	return query, args
 }
 
-func scanTask(rows *stdsql.Rows) (Task, error) {
+// scanTask scans a row of taskColumns, then into extra.
+func scanTask(rows *stdsql.Rows, extra ...any) (Task, error) {
 	var (
 		t           Task
 		desc        stdsql.NullString
 		completedAt stdsql.NullTime
 	)
-	if err := rows.Scan(&t.ID, &t.UserID, &t.Title, &desc, &t.Completed, &t.CreatedAt, &t.UpdatedAt, &completedAt); err != nil {
+	dest := append([]any{&t.ID, &t.UserID, &t.Title, &desc, &t.Completed, &t.CreatedAt, &t.UpdatedAt, &completedAt}, extra...)
+	if err := rows.Scan(dest...); err != nil {
 		return Task{}, fmt.Errorf("scan task: %w", err)
 	}
 	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
@@ -287,85 +570,118 @@ func scanTask(rows *stdsql.Rows) (Task, error) {
 	return t, nil
 }
 
-func (s *store) delete(ctx context.Context, userID string, id int64) error {
-	n, err := s.db.Task.Delete().Where(task.ID(id), task.UserID(userID)).Exec(ctx)
-	switch {
-	case err != nil:
-		return fmt.Errorf("delete task: %w", err)
-	case n == 0:
+// delete removes a task and records its tombstone: BEGIN, the bump (which
+// counts the task by its state as it reads it), DELETE … RETURNING, INSERT
+// the tombstone, COMMIT; a sixth statement corrects the count in the rare
+// case the bump read an older state than the one deleted.
+func (s *store) delete(ctx context.Context, userID string, id int64, now time.Time) error {
+	err := s.write(ctx, userID, bump{total: -1, taskID: id, ifCompleted: -1}, func(tx *ent.Tx, c change) (bool, error) {
+		completed, err := deleteTask(ctx, tx, userID, id, c.seq, now)
+		if err != nil {
+			return false, err
+		}
+		return true, s.adjust(ctx, tx, userID, 0, delta(completed, false)-c.applied)
+	})
+	if errors.Is(err, errUserGone) {
 		return ErrTaskNotFound
 	}
-	return nil
+	return err
 }
 
-// lockRow makes the SELECT of a mutation lock its row on PostgreSQL. SQLite
-// has no row locks and needs none: the DSN's _txlock=immediate makes every
-// transaction take the database's write lock at BEGIN.
-func lockRow(s *sql.Selector) {
-	if s.Dialect() == dialect.Postgres {
-		s.ForUpdate()
-	}
-}
+const (
+	deleteSQL    = `DELETE FROM "tasks" WHERE "id" = $1 AND "user_id" = $2 RETURNING "completed"`
+	tombstoneSQL = `INSERT INTO "task_tombstones" ("id", "user_id", "change_seq", "deleted_at") VALUES ($1, $2, $3, $4)`
+)
 
-// mutate runs fn on the task under its row lock and applies what fn decides
-// in the same transaction, so that a check fn makes (If-Match) holds for
-// the write. Round trips: BEGIN, SELECT … FOR UPDATE, the write if any, COMMIT.
-func (s *store) mutate(ctx context.Context, userID string, id int64, fn mutateFunc) (Task, error) {
-	tx, err := s.db.Tx(ctx)
+// deleteTask deletes a task and writes its tombstone with the write's
+// change number; it returns whether the task was completed, or
+// ErrTaskNotFound.
+func deleteTask(ctx context.Context, tx *ent.Tx, userID string, id, seq int64, now time.Time) (bool, error) {
+	rows, err := tx.QueryContext(ctx, deleteSQL, id, userID)
 	if err != nil {
-		return Task{}, fmt.Errorf("begin: %w", err)
+		return false, fmt.Errorf("delete task: %w", err)
 	}
-	next, err := mutateTx(ctx, tx, userID, id, fn)
-	if err != nil {
-		_ = tx.Rollback()
-		return Task{}, err
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return false, fmt.Errorf("delete task: %w", err)
+		}
+		return false, ErrTaskNotFound
 	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, fmt.Errorf("commit: %w", err)
+	var completed bool
+	if err := rows.Scan(&completed); err != nil {
+		return false, fmt.Errorf("delete task: %w", err)
 	}
-	return next, nil
+	if err := rows.Close(); err != nil {
+		return false, fmt.Errorf("delete task: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, tombstoneSQL, id, userID, seq, now); err != nil {
+		return false, fmt.Errorf("insert tombstone: %w", err)
+	}
+	return completed, nil
 }
 
-func mutateTx(ctx context.Context, tx *ent.Tx, userID string, id int64, fn mutateFunc) (Task, error) {
-	q := tx.Task.Query().Where(task.ID(id), task.UserID(userID))
-	q.Modify(lockRow)
-	row, err := q.Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
+// mutate runs fn on the task and applies what fn decides in the same
+// transaction, so that a check fn makes (If-Match) holds for the write: the
+// bump's lock on the user's counter row keeps every other write to the
+// user's tasks out until COMMIT, so the task read under it is current and
+// stays so. Round trips: BEGIN, the bump, SELECT, the write and its
+// tombstone if any, the count correction if completion changed, COMMIT;
+// or ROLLBACK when fn writes nothing. now stamps a tombstone.
+func (s *store) mutate(ctx context.Context, userID string, id int64, now time.Time, fn mutateFunc) (Task, error) {
+	var next Task
+	err := s.write(ctx, userID, bump{}, func(tx *ent.Tx, c change) (bool, error) {
+		cur, ok, err := queryTask(ctx, tx, getSQL, userID, id)
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("select task: %w", err)
+		case !ok:
+			return false, ErrTaskNotFound
+		}
+		var act action
+		if next, act, err = fn(cur); err != nil {
+			return false, err
+		}
+		switch act {
+		case actWrite:
+			if err := updateTask(ctx, tx, next, c.seq); err != nil {
+				return false, err
+			}
+			return true, s.adjust(ctx, tx, userID, 0, delta(cur.Completed, next.Completed))
+		case actDelete:
+			if _, err := deleteTask(ctx, tx, userID, id, c.seq, now); err != nil {
+				return false, err
+			}
+			return true, s.adjust(ctx, tx, userID, -1, delta(cur.Completed, false))
+		}
+		return false, nil
+	})
+	if errors.Is(err, errUserGone) {
 		return Task{}, ErrTaskNotFound
-	case err != nil:
-		return Task{}, fmt.Errorf("lock task: %w", err)
 	}
-	cur := toTask(row)
-	next, act, err := fn(cur)
-	if err != nil {
-		return Task{}, err
+	return next, err
+}
+
+func updateTask(ctx context.Context, tx *ent.Tx, next Task, seq int64) error {
+	u := tx.Task.Update().Where(task.ID(next.ID), task.UserID(next.UserID)).
+		SetTitle(next.Title).
+		SetCompleted(next.Completed).
+		SetUpdatedAt(next.UpdatedAt).
+		SetChangeSeq(seq)
+	if next.Description == nil {
+		u.ClearDescription()
+	} else {
+		u.SetDescription(*next.Description)
 	}
-	switch act {
-	case actWrite:
-		u := tx.Task.Update().Where(task.ID(id), task.UserID(userID)).
-			SetTitle(next.Title).
-			SetCompleted(next.Completed).
-			SetUpdatedAt(next.UpdatedAt)
-		if next.Description == nil {
-			u.ClearDescription()
-		} else {
-			u.SetDescription(*next.Description)
-		}
-		if next.CompletedAt == nil {
-			u.ClearCompletedAt()
-		} else {
-			u.SetCompletedAt(*next.CompletedAt)
-		}
-		if _, err := u.Save(ctx); err != nil {
-			return Task{}, fmt.Errorf("update task: %w", err)
-		}
-	case actDelete:
-		if err := tx.Task.DeleteOneID(id).Exec(ctx); err != nil {
-			return Task{}, fmt.Errorf("delete task: %w", err)
-		}
+	if next.CompletedAt == nil {
+		u.ClearCompletedAt()
+	} else {
+		u.SetCompletedAt(*next.CompletedAt)
 	}
-	return next, nil
+	if _, err := u.Save(ctx); err != nil {
+		return fmt.Errorf("update task: %w", err)
+	}
+	return nil
 }
 
 // keyRecord is the remembered first response to an Idempotency-Key.
@@ -394,29 +710,30 @@ const claimKeySQL = `INSERT INTO "idempotency_keys" ("user_id", "key", "request_
 // errKeyTaken reports that a live record holds the key.
 var errKeyTaken = errors.New("idempotency key taken")
 
-// createWithKey inserts a task and claims its key in one transaction:
-// BEGIN, INSERT task, INSERT key, COMMIT. When the key is taken the task is
+// createWithKey inserts a task and claims its key in one write: BEGIN, the
+// bump, INSERT task, INSERT key, COMMIT. When the key is taken the task is
 // rolled back and errKeyTaken returned. render makes the response to
 // remember from the new task; wait bounds how long the claim may wait for
 // another request holding the key (a timeout is ErrIdempotencyInProgress).
 func (s *store) createWithKey(ctx context.Context, in CreateInput, rec keyRecord, wait time.Duration, render func(Task) ([]byte, string, error)) (Task, []byte, string, error) {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return Task{}, nil, "", fmt.Errorf("begin: %w", err)
+	var (
+		t    Task
+		body []byte
+		loc  string
+	)
+	err := s.write(ctx, rec.UserID, bump{total: 1}, func(tx *ent.Tx, c change) (bool, error) {
+		var err error
+		t, body, loc, err = createWithKeyTx(ctx, tx, in, rec, c.seq, wait, render)
+		return err == nil, err
+	})
+	if errors.Is(err, errUserGone) {
+		return Task{}, nil, "", ErrAccountGone.Wrap(err)
 	}
-	t, body, loc, err := s.createWithKeyTx(ctx, tx, in, rec, wait, render)
-	if err != nil {
-		_ = tx.Rollback()
-		return Task{}, nil, "", err
-	}
-	if err := tx.Commit(); err != nil {
-		return Task{}, nil, "", fmt.Errorf("commit: %w", err)
-	}
-	return t, body, loc, nil
+	return t, body, loc, err
 }
 
-func (s *store) createWithKeyTx(ctx context.Context, tx *ent.Tx, in CreateInput, rec keyRecord, wait time.Duration, render func(Task) ([]byte, string, error)) (Task, []byte, string, error) {
-	t, err := s.create(ctx, tx.Client(), rec.UserID, in, rec.CreatedAt)
+func createWithKeyTx(ctx context.Context, tx *ent.Tx, in CreateInput, rec keyRecord, seq int64, wait time.Duration, render func(Task) ([]byte, string, error)) (Task, []byte, string, error) {
+	t, err := insertTask(ctx, tx, rec.UserID, in, rec.CreatedAt, seq)
 	if err != nil {
 		return Task{}, nil, "", err
 	}
