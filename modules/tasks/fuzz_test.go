@@ -29,15 +29,15 @@ import (
 // fzCodes are the problem codes of API.md by status.
 var fzCodes = map[string]int{
 	"bad_request": 400, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
-	"idempotency_in_progress": 409, "precondition_failed": 412, "payload_too_large": 413,
+	"idempotency_in_progress": 409, "sync_token_expired": 410, "precondition_failed": 412, "payload_too_large": 413,
 	"unsupported_media_type": 415, "validation_failed": 422, "idempotency_key_reused": 422,
 	"unavailable": 503,
 }
 
 // fzTasks is the module on a fresh SQLite database behind the shared
 // engine; X-Fuzz-User names the caller. It returns the handler, a user and
-// a task of that user with its ETag and a cursor.
-func fzTasks(f *testing.F) (h http.Handler, uid string, id int64, etag, cursor string) {
+// a task of that user with its ETag, a list cursor and a sync token.
+func fzTasks(f *testing.F) (h http.Handler, uid string, id int64, etag, cursor, since string) {
 	db := dbtest.NewSQLite(f)
 	u, err := db.Ent.User.Create().SetEmail("fuzz@example.com").SetName("Fuzz").SetHashedPassword("x").Save(context.Background())
 	if err != nil {
@@ -77,14 +77,21 @@ func fzTasks(f *testing.F) (h http.Handler, uid string, id int64, etag, cursor s
 	if json.Unmarshal(rec.Body.Bytes(), &page) != nil || page.NextCursor == nil {
 		f.Fatalf("list: %d %s", rec.Code, rec.Body)
 	}
-	return e, u.ID, id, etag, *page.NextCursor
+	rec = do("GET", "/api/v1/tasks/changes?limit=1", "")
+	var feed struct {
+		NextToken string `json:"next_token"`
+	}
+	if json.Unmarshal(rec.Body.Bytes(), &feed) != nil || feed.NextToken == "" {
+		f.Fatalf("changes: %d %s", rec.Code, rec.Body)
+	}
+	return e, u.ID, id, etag, *page.NextCursor, feed.NextToken
 }
 
 // FuzzTasksHTTP sends any body, query, id, If-Match and Idempotency-Key to
 // any of the module's endpoints on SQLite: no input is a 500 or a panic,
 // and every rejection is problem+json with a contract code.
 func FuzzTasksHTTP(f *testing.F) {
-	h, uid, id, etag, cursor := fzTasks(f)
+	h, uid, id, etag, cursor, since := fzTasks(f)
 	sid := strconv.FormatInt(id, 10)
 	seeds := []struct {
 		op                      uint8
@@ -128,6 +135,15 @@ func FuzzTasksHTTP(f *testing.F) {
 		{4, sid, "", "", `,,,"`, ""},
 		{5, sid, "", "", `"x"`, ""},
 		{6, "", "", "", "", ""},
+		{7, "", "", "", "", ""},
+		{7, "", "since=" + since, "", "", ""},
+		{7, "", "since=" + since + "&limit=1000", "", "", ""},
+		{7, "", "since=" + since[:len(since)-1] + "A", "", "", ""},
+		{7, "", "since=" + cursor, "", "", ""},
+		{7, "", "since=&limit=0", "", "", ""},
+		{7, "", "limit=1001&since=" + since, "", "", ""},
+		{7, "", "limit=-1", "", "", ""},
+		{7, "", "since=%ff%00", "", "", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.op, s.id, s.query, []byte(s.body), s.im, s.ik)
@@ -140,6 +156,7 @@ func FuzzTasksHTTP(f *testing.F) {
 		{"POST", "/api/v1/tasks/%s/toggle"},
 		{"DELETE", "/api/v1/tasks/"},
 		{"GET", "/api/v1/tasks/stats"},
+		{"GET", "/api/v1/tasks/changes"},
 	}
 	f.Fuzz(func(t *testing.T, op uint8, id, query string, body []byte, ifMatch, idemKey string) {
 		o := ops[int(op)%len(ops)]
@@ -217,6 +234,36 @@ func FuzzCursorDecode(f *testing.F) {
 		again, err := c.decode(c.encode(user, Status(st), p), user, Status(st))
 		if err != nil || again != p {
 			t.Fatalf("round trip of %+v: %+v, %v", p, again, err)
+		}
+	})
+}
+
+// FuzzSyncTokenDecode: any string given as a since token is rejected with
+// ErrBadSyncToken unless the codec issued it to that user, and a token that
+// decodes encodes back to the same state.
+func FuzzSyncTokenDecode(f *testing.F) {
+	c := newSyncCodec([]byte("fuzz-secret"))
+	issued := time.UnixMicro(1700000000123456).UTC()
+	fullTok := syncToken{Issued: issued, Seq: 7, Full: true, At: issued.Add(-time.Hour), ID: 42}
+	incrTok := syncToken{Issued: issued, Seq: 9}
+	full, incr := c.encode("user-1", fullTok), c.encode("user-1", incrTok)
+	for _, s := range []string{full, incr, incr[:len(incr)-1], incr + "A", "", "!!!!", strings.Repeat("A", 66), strings.Repeat("_", 66)} {
+		f.Add(s, "user-1")
+	}
+	f.Add(incr, "user-2")
+	f.Fuzz(func(t *testing.T, token, user string) {
+		tok, err := c.decode(token, user)
+		if err != nil {
+			if !errors.Is(err, ErrBadSyncToken) {
+				t.Fatalf("%q: %v, want ErrBadSyncToken", token, err)
+			}
+			return
+		}
+		if user != "user-1" || (tok != fullTok && tok != incrTok) {
+			t.Fatalf("%q accepted for %q as %+v", token, user, tok)
+		}
+		if again, err := c.decode(c.encode(user, tok), user); err != nil || again != tok {
+			t.Fatalf("round trip of %+v: %+v, %v", tok, again, err)
 		}
 	})
 }

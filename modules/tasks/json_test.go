@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,55 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
 		}
 	}
+}
+
+// TestChangesJSON checks the change feed's AppendJSON against
+// encoding/json on the same page written out as maps.
+func TestChangesJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for i := range 300 {
+		p := ChangesPage{NextToken: randomString(r, 66), HasMore: r.IntN(2) == 0}
+		var std []any
+		for range r.IntN(5) {
+			tk := randomTask(r)
+			if r.IntN(3) == 0 {
+				at := randomTime(r)
+				p.Changes = append(p.Changes, Change{Deleted: true, Task: Task{ID: tk.ID}, DeletedAt: at})
+				std = append(std, map[string]any{"op": "delete", "id": tk.ID, "deleted_at": timestamp(at)})
+				continue
+			}
+			p.Changes = append(p.Changes, Change{Task: tk})
+			std = append(std, struct {
+				Op   string       `json:"op"`
+				Task taskResponse `json:"task"`
+			}{"upsert", toTaskResponse(tk)})
+		}
+		if std == nil {
+			std = []any{}
+		}
+		want := stdJSON(t, struct {
+			Changes   []any  `json:"changes"`
+			NextToken string `json:"next_token"`
+			HasMore   bool   `json:"has_more"`
+		}{std, p.NextToken, p.HasMore})
+		got := toChangesResponse(p).AppendJSON(nil)
+		if !json.Valid(got) || !jsonEqual(t, got, want) {
+			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// jsonEqual compares two JSON documents as values (maps have no order).
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func randomTask(r *rand.Rand) Task {
