@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,6 +104,7 @@ type account struct {
 	renewMu         sync.Mutex
 	ids             []int64 // tasks to read, update and toggle; read-only during rounds
 	pool            idPool  // tasks to delete
+	syncBase        string  // the sync token sync-incremental asks from; read-only during rounds
 }
 
 // idPool is a stack of task ids that a delete round consumes.
@@ -133,6 +135,10 @@ type apiRequest struct {
 	method, path string
 	body         []byte
 	anonymous    bool // sent without credentials (login)
+	// items, when set, reads a 2xx response's body and returns how many
+	// tasks it carried (the sync scenarios count them); an error ends the
+	// round.
+	items func(body []byte) (int, error)
 }
 
 // tokenPair is the auth endpoints' success body.
@@ -334,19 +340,56 @@ func (t *target) listIDs(ctx context.Context, a *account, n int) ([]int64, error
 	return ids[:min(len(ids), n)], nil
 }
 
-// hit sends one measured request and returns its status; the body is read
-// and discarded so the connection is reused.
-func (t *target) hit(req *http.Request) (int, error) {
+// hit sends one measured request and returns its status, and its body
+// when keep is set; otherwise the body is read and discarded so the
+// connection is reused.
+func (t *target) hit(req *http.Request, keep bool) (int, []byte, error) {
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, err
+	defer resp.Body.Close()
+	if keep {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		return resp.StatusCode, b, err
 	}
-	return resp.StatusCode, nil
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, nil, nil
+}
+
+// syncPage is a page of GET /api/v1/tasks/changes, as far as the tool reads it.
+type syncPage struct {
+	Changes   []json.RawMessage `json:"changes"`
+	NextToken string            `json:"next_token"`
+	HasMore   bool              `json:"has_more"`
+}
+
+// syncPath is the change feed's path for a page of limit after since
+// ("": a full sync).
+func syncPath(since string, limit int) string {
+	p := "/api/v1/tasks/changes?limit=" + strconv.Itoa(limit)
+	if since != "" {
+		p += "&since=" + url.QueryEscape(since)
+	}
+	return p
+}
+
+// syncToEnd follows the change feed from since ("": a full sync) until
+// has_more is false and returns the last token.
+func (t *target) syncToEnd(ctx context.Context, a *account, since string) (string, error) {
+	for range 100_000 {
+		var page syncPage
+		if err := t.call(ctx, a, "sync", apiRequest{method: http.MethodGet, path: syncPath(since, 1000)}, &page); err != nil {
+			return "", err
+		}
+		since = page.NextToken
+		if !page.HasMore {
+			return since, nil
+		}
+	}
+	return "", errors.New("sync: the feed does not end")
 }
 
 // transportCause names why a request got no response.

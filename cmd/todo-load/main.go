@@ -112,6 +112,8 @@ func parseRunFlags(args []string, stderr io.Writer) (runConfig, error) {
 	fs.StringVar(&c.RawCreateUser, "raw-create-user", "00000000-0000-4000-8000-000000000002", "X-User-ID of the create scenario on a raw target, so the list user's task count stays as seeded (rawceiling seed: user 2 has none); empty: -raw-user")
 	fs.IntVar(&c.ListLimit, "list-limit", 50, "page size of the list scenarios (1..100)")
 	fs.IntVar(&c.DeletePool, "delete-pool", 20_000, "tasks created before each delete round; a round that empties it ends early")
+	fs.IntVar(&c.SyncLimit, "sync-limit", 1000, "page size of the sync-full scenario (1..1000)")
+	fs.IntVar(&c.SyncChanges, "sync-changes", 10, "tasks each account changes before a sync-incremental round, the changes every request of the round returns (1..1000)")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow targets that are not loopback addresses")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "pid of target A's server: report its CPU and memory")
 	fs.IntVar(&c.ComparePID, "compare-pid", 0, "pid of target B's server")
@@ -194,6 +196,10 @@ func (c *runConfig) validate() error {
 		return errors.New("-list-limit: between 1 and 100")
 	case c.DeletePool < 1 || c.DeletePool > 1_000_000:
 		return errors.New("-delete-pool: between 1 and 1000000")
+	case c.SyncLimit < 1 || c.SyncLimit > 1000:
+		return errors.New("-sync-limit: between 1 and 1000")
+	case c.SyncChanges < 1 || c.SyncChanges > 1000:
+		return errors.New("-sync-changes: between 1 and 1000")
 	case c.ServerPID < 0 || c.ComparePID < 0:
 		return errors.New("-server-pid/-compare-pid: not negative")
 	case c.Timeout <= 0 || c.Timeout > 10*time.Minute:

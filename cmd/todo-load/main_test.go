@@ -87,6 +87,9 @@ func TestParseRunFlagsRejects(t *testing.T) {
 		"negative warmup":     {"-warmup", "-1s"},
 		"zero tasks":          {"-tasks-per-user", "0"},
 		"negative server pid": {"-server-pid", "-3"},
+		"sync page of 0":      {"-sync-limit", "0"},
+		"sync page over 1000": {"-sync-limit", "1001"},
+		"no sync changes":     {"-sync-changes", "0"},
 	}
 	for name, args := range cases {
 		if _, err := parseRunFlags(args, io.Discard); err == nil {

@@ -35,6 +35,8 @@ type runConfig struct {
 	RawCreateUser         string // X-User-ID of creates on a raw target; "" means RawUser
 	ListLimit             int
 	DeletePool            int
+	SyncLimit             int // page size of sync-full
+	SyncChanges           int // changes each account makes before a sync-incremental round
 	AllowRemote           bool
 	ServerPID, ComparePID int
 	PGMatch               string
@@ -89,9 +91,9 @@ scenarios:
 					break scenarios
 				}
 				per[i] = append(per[i], res)
-				fmt.Fprintf(out, "  %-14s round %d %-7s %9.1f req/s  p50 %7.2fms  p99 %7.2fms  errors %s%s\n",
+				fmt.Fprintf(out, "  %-16s round %d %-7s %9.1f req/s  p50 %7.2fms  p99 %7.2fms  errors %s%s%s\n",
 					name, round, t.name(), res.rps(), ms(percentile(res.lat, 50)), ms(percentile(res.lat, 99)),
-					formatErrors(res.statuses, res.transport), stoppedNote(res.stopped))
+					formatErrors(res.statuses, res.transport), itemsNote(res), stoppedNote(res.stopped))
 			}
 		}
 	}
@@ -111,6 +113,14 @@ scenarios:
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 func mib(b int64) string { return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + " MiB" }
+
+// itemsNote reports the tasks a sync scenario received, if it counts them.
+func itemsNote(r phaseResult) string {
+	if r.items == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  %.0f tasks/s (%.1f per response)", r.itemsPerSecond(), float64(r.items)/float64(max(r.ok, 1)))
+}
 
 func stoppedNote(s string) string {
 	if s == "" {
@@ -254,9 +264,14 @@ func fillDeletePool(ctx context.Context, t *target, n, conc int) error {
 // measure runs one round of sc on t: the delete pool, the warm-up, then
 // the measured phase with the CPU split.
 func measure(ctx context.Context, t *target, sc scenario, cfg runConfig) (phaseResult, error) {
-	if sc.name == "delete" {
+	switch sc.name {
+	case "delete":
 		if err := fillDeletePool(ctx, t, cfg.DeletePool, cfg.Concurrency); err != nil {
 			return phaseResult{}, fmt.Errorf("fill delete pool: %w", err)
+		}
+	case "sync-incremental":
+		if err := prepareSync(ctx, t, cfg.SyncChanges); err != nil {
+			return phaseResult{}, fmt.Errorf("prepare sync: %w", err)
 		}
 	}
 	if cfg.Warmup > 0 {
@@ -298,7 +313,7 @@ func runPhase(ctx context.Context, t *target, sc scenario, cfg runConfig, dur ti
 			acct = t.createAccount
 		}
 		rng := mrand.New(mrand.NewPCG(seed, uint64(i))) //nolint:gosec // G404: which task to hit next, not a secret
-		w := &worker{acct: acct, rng: rng, listLimit: cfg.ListLimit}
+		w := &worker{acct: acct, rng: rng, listLimit: cfg.ListLimit, syncLimit: cfg.SyncLimit}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -331,7 +346,7 @@ func work(ctx context.Context, t *target, sc scenario, w *worker, rec *recorder,
 			continue
 		}
 		t0 := time.Now()
-		status, err := t.hit(req)
+		status, body, err := t.hit(req, r.items != nil)
 		t1 := time.Now()
 		if t1.After(deadline) || ctx.Err() != nil {
 			return // straddles the end of the round
@@ -342,6 +357,14 @@ func work(ctx context.Context, t *target, sc scenario, w *worker, rec *recorder,
 			pause(ctx, 5*time.Millisecond) // a dead server must not turn the loop into a spin
 		case status >= 200 && status <= 299:
 			rec.lat = append(rec.lat, t1.Sub(t0))
+			if r.items != nil {
+				n, err := r.items(body)
+				if err != nil {
+					stop(err.Error())
+					return
+				}
+				rec.items += int64(n)
+			}
 		default:
 			rec.statuses[status]++
 			if status == http.StatusUnauthorized && tk != nil {
@@ -395,4 +418,39 @@ func printReport(out io.Writer, cfg runConfig, targets []*target, results map[st
 		}
 	}
 	tw.Flush()
+	for _, name := range cfg.Scenarios {
+		for i, t := range targets {
+			if per := results[name]; len(per) > i && len(per[i]) > 0 {
+				if s := summarize(per[i]); s.itemsPS > 0 {
+					fmt.Fprintf(out, "%s %s: %s tasks/s received (median of rounds)\n", name, t.name(), fmtFloat(s.itemsPS, 0))
+				}
+			}
+		}
+	}
+}
+
+// prepareSync gives each account of t a sync token for the
+// sync-incremental scenario that owes exactly n changes: it syncs to the
+// end (in full the first time, then from the previous round's token,
+// catching up what other scenarios wrote), then changes n of the account's
+// tasks, which every request of the round receives again.
+func prepareSync(ctx context.Context, t *target, n int) error {
+	for _, a := range t.accounts {
+		if len(a.ids) == 0 {
+			return errNoIDs
+		}
+		token, err := t.syncToEnd(ctx, a, a.syncBase)
+		if err != nil {
+			return err
+		}
+		a.syncBase = token
+		for i := range n {
+			id := a.ids[i%len(a.ids)]
+			body := jsonBody(map[string]string{"title": fmt.Sprintf("Synced change %d (%s)", i, newRunID())})
+			if err := t.call(ctx, a, "update task", apiRequest{method: http.MethodPatch, path: taskPath(id), body: body}, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

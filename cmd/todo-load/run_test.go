@@ -46,6 +46,7 @@ func newFakeServer(t *testing.T, raw bool) (*fakeServer, *httptest.Server) {
 		route("POST /api/v1/tasks/{id}/toggle", f.onTask(http.StatusOK))
 		route("DELETE /api/v1/tasks/{id}", f.onTask(http.StatusNoContent))
 		route("GET /api/v1/tasks/stats", f.stats)
+		route("GET /api/v1/tasks/changes", f.changes)
 	}
 	route("GET /api/v1/tasks", f.list)
 	route("POST /api/v1/tasks", f.create)
@@ -167,6 +168,24 @@ func (f *fakeServer) stats(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `{"total":1,"pending":1,"completed":0}`)
 }
 
+// changes is a change feed of two pages: a full sync sends two tasks and
+// then one; after that, nothing has changed.
+func (f *fakeServer) changes(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.user(r); !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	const task = `{"op":"upsert","task":{"id":1}}`
+	switch r.URL.Query().Get("since") {
+	case "":
+		fmt.Fprint(w, `{"changes":[`+task+`,`+task+`],"next_token":"more","has_more":true}`)
+	case "more":
+		fmt.Fprint(w, `{"changes":[`+task+`],"next_token":"end","has_more":false}`)
+	default:
+		fmt.Fprint(w, `{"changes":[],"next_token":"end","has_more":false}`)
+	}
+}
+
 func (f *fakeServer) onTask(status int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		uid, ok := f.user(r)
@@ -195,7 +214,8 @@ func (f *fakeServer) onTask(status int) http.HandlerFunc {
 func testRunConfig(url string) runConfig {
 	return runConfig{URL: url, Mode: modeAuto, CompareMode: modeAuto, Scenarios: scenarioNames(), Concurrency: 4,
 		Duration: 120 * time.Millisecond, Warmup: 20 * time.Millisecond, Rounds: 2, MaxRequests: 1_000_000, Users: 3,
-		TasksPerUser: 10, Password: defaultPassword, RawUser: "raw-user-1", RawCreateUser: "raw-user-2", ListLimit: 50, DeletePool: 300, Timeout: 5 * time.Second}
+		TasksPerUser: 10, Password: defaultPassword, RawUser: "raw-user-1", RawCreateUser: "raw-user-2", ListLimit: 50, DeletePool: 300, Timeout: 5 * time.Second,
+		SyncLimit: 2, SyncChanges: 3}
 }
 
 func TestRunCompareWithRaw(t *testing.T) {
@@ -242,7 +262,13 @@ func TestRunCompareWithRaw(t *testing.T) {
 			t.Errorf("%s: no A/B row", sc)
 		}
 	}
-	if api.hits["POST /api/v1/tasks/{id}/toggle"].Load() == 0 || api.hits["DELETE /api/v1/tasks/{id}"].Load() == 0 ||
+	for _, want := range []string{"sync-full A: ", "tasks/s received"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if api.hits["GET /api/v1/tasks/changes"].Load() == 0 ||
+		api.hits["POST /api/v1/tasks/{id}/toggle"].Load() == 0 || api.hits["DELETE /api/v1/tasks/{id}"].Load() == 0 ||
 		api.hits["POST /api/v1/auth/login"].Load() == 0 || api.hits["GET /api/v1/tasks/stats"].Load() == 0 {
 		t.Error("some API endpoints were never called")
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -26,6 +28,8 @@ type worker struct {
 	rng       *rand.Rand
 	seq       int
 	listLimit int
+	syncLimit int
+	syncToken string // sync-full: where the worker's full sync is; "" starts one
 }
 
 // mixWeights is the mobile-client mix: mostly lists and toggles.
@@ -92,6 +96,8 @@ func scenarios() []scenario {
 			return apiRequest{method: http.MethodGet, path: "/api/v1/tasks/stats"}, nil
 		}},
 		{name: "login", next: func(w *worker) (apiRequest, error) { return loginRequest(w.acct), nil }},
+		{name: "sync-full", next: syncFull},
+		{name: "sync-incremental", next: syncIncremental},
 	}
 	byName := map[string]scenario{}
 	for _, s := range all {
@@ -113,6 +119,37 @@ func scenarios() []scenario {
 		panic("unreachable")
 	}
 	return append(all, scenario{name: "mixed", next: mixed})
+}
+
+// syncFull is one page of a full sync of the worker's account: each worker
+// follows next_token through the user's tasks, then starts over.
+func syncFull(w *worker) (apiRequest, error) {
+	return apiRequest{method: http.MethodGet, path: syncPath(w.syncToken, w.syncLimit), items: func(body []byte) (int, error) {
+		var page syncPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			return 0, fmt.Errorf("sync-full: decode page: %w", err)
+		}
+		w.syncToken = ""
+		if page.HasMore {
+			w.syncToken = page.NextToken
+		}
+		return len(page.Changes), nil
+	}}, nil
+}
+
+// syncIncremental asks for the changes after the account's token, which
+// prepareSync set to owe -sync-changes changes.
+func syncIncremental(w *worker) (apiRequest, error) {
+	if w.acct.syncBase == "" {
+		return apiRequest{}, errors.New("sync-incremental: no sync token (prepareSync did not run)")
+	}
+	return apiRequest{method: http.MethodGet, path: syncPath(w.acct.syncBase, 1000), items: func(body []byte) (int, error) {
+		var page syncPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			return 0, fmt.Errorf("sync-incremental: decode page: %w", err)
+		}
+		return len(page.Changes), nil
+	}}, nil
 }
 
 // scenarioNames returns the names of every scenario in report order.

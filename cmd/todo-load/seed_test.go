@@ -81,9 +81,20 @@ func checkSeeded(t *testing.T, client *ent.Client, first int) {
 			t.Fatalf("task %d updated before created", tk.ID)
 		}
 	}
+	completedBy := map[string]int64{}
+	for _, tk := range tasks {
+		if tk.Completed {
+			completedBy[tk.UserID]++
+		}
+	}
 	for id, n := range perUser {
 		if n != 200 {
 			t.Errorf("user %s owns %d tasks, want 200", id, n)
+		}
+		// The counter row the service keeps, counted from the tasks.
+		c, err := client.TaskCounter.Get(ctx, id)
+		if err != nil || c.Total != 200 || c.Completed != completedBy[id] || c.Seq != 0 {
+			t.Errorf("user %s: counter %+v, %v; want 200 tasks, %d completed", id, c, err, completedBy[id])
 		}
 	}
 	if completed < 220 || completed > 380 {

@@ -16,6 +16,7 @@ type recorder struct {
 	lat       []time.Duration // latencies of 2xx responses
 	statuses  map[int]int     // non-2xx responses by status
 	transport map[string]int  // requests that got no response, by cause
+	items     int64           // tasks received, by the scenarios that count them
 }
 
 func newRecorder(capacity int) *recorder {
@@ -31,6 +32,7 @@ type phaseResult struct {
 	transport map[string]int
 	stopped   string // why the round ended before its duration, if it did
 	cpu       cpuDelta
+	items     int64 // tasks received (sync scenarios)
 }
 
 // merge combines worker recorders into a result with sorted latencies.
@@ -49,6 +51,7 @@ func merge(recs []*recorder, elapsed time.Duration) phaseResult {
 		for k, v := range rec.transport {
 			r.transport[k] += v
 		}
+		r.items += rec.items
 	}
 	slices.Sort(r.lat)
 	r.ok = len(r.lat)
@@ -61,6 +64,14 @@ func (r phaseResult) rps() float64 {
 		return 0
 	}
 	return float64(r.ok) / r.elapsed.Seconds()
+}
+
+// itemsPerSecond is the rate of tasks received.
+func (r phaseResult) itemsPerSecond() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.items) / r.elapsed.Seconds()
 }
 
 // errorCount is the number of failed requests.
@@ -108,6 +119,7 @@ type summary struct {
 	srvMS, pgMS, cliMS float64 // CPU milliseconds per successful request; NaN when unknown
 	cores              string  // CPU split in cores: server / postgres / client
 	stopped            string
+	itemsPS            float64 // tasks received per second (sync scenarios)
 }
 
 // summarize reduces rounds to their medians.
@@ -131,6 +143,7 @@ func summarize(rs []phaseResult) summary {
 		}
 	}
 	s.rps = pick(phaseResult.rps)
+	s.itemsPS = pick(phaseResult.itemsPerSecond)
 	s.p50, s.p90, s.p99 = pick(pct(50)), pick(pct(90)), pick(pct(99))
 	s.srvMS = pick(func(r phaseResult) float64 { return r.cpu.server.perRequest(r.ok) })
 	s.pgMS = pick(func(r phaseResult) float64 { return r.cpu.postgres.perRequest(r.ok) })
