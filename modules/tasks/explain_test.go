@@ -56,8 +56,8 @@ func seedUser(t testing.TB, db *database.DB, uid string, n int) {
 	}
 	_, err = db.SQL.ExecContext(ctx, `
 		INSERT INTO task_tombstones (id, user_id, change_seq, deleted_at)
-		SELECT (SELECT max(id) FROM tasks) + g, $1, $2::int + g, now() - (5000 - g) * interval '1 second'
-		FROM generate_series(1, $2::int / 5) AS g`, uid, n)
+		SELECT nextval(pg_get_serial_sequence('tasks', 'id')), $1, $2::int + g, now() - (5000 - g) * interval '1 second'
+		FROM generate_series(1, $2::int / 5) AS g`, uid, n) // ids of deleted tasks: never handed out again
 	if err != nil {
 		t.Fatalf("seed tombstones: %v", err)
 	}
