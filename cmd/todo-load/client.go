@@ -340,23 +340,33 @@ func (t *target) listIDs(ctx context.Context, a *account, n int) ([]int64, error
 	return ids[:min(len(ids), n)], nil
 }
 
-// hit sends one measured request and returns its status, and its body
-// when keep is set; otherwise the body is read and discarded so the
-// connection is reused.
-func (t *target) hit(req *http.Request, keep bool) (int, []byte, error) {
+// hit sends one measured request and returns its status; the body is read
+// and discarded so the connection is reused.
+func (t *target) hit(req *http.Request) (int, error) {
+	resp, err := t.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	return resp.StatusCode, nil
+}
+
+// fetch is hit for a scenario that reads the response: it returns the body too.
+func (t *target) fetch(req *http.Request) (int, []byte, error) {
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
-	if keep {
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-		return resp.StatusCode, b, err
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
 		return 0, nil, err
 	}
-	return resp.StatusCode, nil, nil
+	return resp.StatusCode, b, nil
 }
 
 // syncPage is a page of GET /api/v1/tasks/changes, as far as the tool reads it.

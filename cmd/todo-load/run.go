@@ -346,7 +346,15 @@ func work(ctx context.Context, t *target, sc scenario, w *worker, rec *recorder,
 			continue
 		}
 		t0 := time.Now()
-		status, body, err := t.hit(req, r.items != nil)
+		var (
+			status int
+			body   []byte
+		)
+		if r.items != nil {
+			status, body, err = t.fetch(req)
+		} else {
+			status, err = t.hit(req)
+		}
 		t1 := time.Now()
 		if t1.After(deadline) || ctx.Err() != nil {
 			return // straddles the end of the round

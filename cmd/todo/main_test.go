@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,24 @@ func TestRoutesMatchContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	apitest.CheckRoutes(t, e.Routes())
+}
+
+// TestAppJobs checks that serve runs every module's background jobs.
+func TestAppJobs(t *testing.T) {
+	db, url := dbtest.NewWithURL(t)
+	a, err := newApp(context.Background(), testConfig(t, url), db, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, j := range a.jobs {
+		names = append(names, j.Name)
+	}
+	for _, want := range []string{"purge ended sessions", "purge expired tombstones"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("jobs %v lack %q", names, want)
+		}
+	}
 }
 
 // TestEndToEnd walks a client's day through the whole handler, every

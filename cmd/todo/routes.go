@@ -72,7 +72,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	return &app{
 		api:     e,
 		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
-		jobs:    append(authM.Jobs(log), mailer.PurgeJob()),
+		jobs:    append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
 		mail:    mailer,
 	}, nil
 }

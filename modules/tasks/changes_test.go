@@ -3,6 +3,7 @@ package tasks
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -377,7 +378,7 @@ func TestChangesExpiry(t *testing.T) {
 				// The deletion's tombstone passes the retention window and
 				// is purged while the token is younger than the TTL.
 				e.advance(ttl - time.Second/2)
-				n, err := e.mod.h.svc.purgeTombstones(t.Context(), *e.now.Load())
+				n, err := e.mod.h.svc.PurgeTombstones(t.Context())
 				if err != nil || n != 1 {
 					t.Fatalf("purge: %d, %v", n, err)
 				}
@@ -420,7 +421,7 @@ func TestPurgeTombstones(t *testing.T) {
 			if err != nil || n != 3 {
 				t.Fatalf("bounded purge: %d, %v; want 3", n, err)
 			}
-			n, err = svc.purgeTombstones(t.Context(), *e.now.Load())
+			n, err = svc.PurgeTombstones(t.Context())
 			if err != nil || n != 6 {
 				t.Fatalf("purge: %d, %v; want 6", n, err)
 			}
@@ -438,63 +439,42 @@ func TestPurgeTombstones(t *testing.T) {
 					t.Fatalf("user %s: purged_seq %d, want 6", uid, c.PurgedSeq)
 				}
 			}
-			if n, err := svc.purgeTombstones(t.Context(), *e.now.Load()); err != nil || n != 0 {
+			if n, err := svc.PurgeTombstones(t.Context()); err != nil || n != 0 {
 				t.Fatalf("second purge: %d, %v", n, err)
 			}
 		})
 	}
 }
 
-// TestChangesPurgeInBackground checks that deletes and syncs start a purge
-// of expired tombstones in the background, at most once per purgeEvery.
-func TestChangesPurgeInBackground(t *testing.T) {
+// TestTombstonePurgeJob runs the module's background job: it purges the
+// tombstones past the retention window and keeps the younger ones.
+func TestTombstonePurgeJob(t *testing.T) {
 	const ttl = time.Hour
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			e := newClockEnv(t, b, ttl)
-			svc := e.mod.h.svc
+			jobs := e.mod.Jobs(slog.New(slog.DiscardHandler))
+			if len(jobs) != 1 || jobs[0].Name != "purge expired tombstones" || jobs[0].Every != time.Minute {
+				t.Fatalf("jobs %+v", jobs)
+			}
 			uid := e.user(t)
-			tombstones := func() []int64 {
-				ids, err := e.db.Ent.TaskTombstone.Query().IDs(t.Context())
-				if err != nil {
-					t.Fatal(err)
-				}
-				slices.Sort(ids)
-				return ids
-			}
-			start := *e.now.Load()
 			old := e.create(t, uid, "old")
-			e.do(t, uid, http.MethodDelete, taskPath(old.ID), nil) // starts a purge: nothing expired yet
-			svc.purges.Wait()
-			e.advance(ttl + time.Second)
+			e.do(t, uid, http.MethodDelete, taskPath(old.ID), nil)
+			e.advance(ttl)
 			young := e.create(t, uid, "young")
-			e.do(t, uid, http.MethodDelete, taskPath(young.ID), nil) // starts a purge: old goes
-			svc.purges.Wait()
-			if got := tombstones(); !slices.Equal(got, []int64{young.ID}) {
-				t.Fatalf("tombstones %v, want only %d", got, young.ID)
+			e.do(t, uid, http.MethodDelete, taskPath(young.ID), nil)
+			if err := jobs[0].Run(t.Context()); err != nil {
+				t.Fatal(err)
 			}
-			// A tombstone already expired (its delete stamped by a clock far
-			// behind), then requests within purgeEvery of the last purge:
-			// no purge starts.
-			now := *e.now.Load()
-			e.now.Store(&start)
-			late := e.create(t, uid, "late")
-			e.do(t, uid, http.MethodDelete, taskPath(late.ID), nil)
-			svc.purges.Wait()
-			now = now.Add(purgeEvery / 2)
-			e.now.Store(&now)
-			e.sync(t, uid, "")
-			e.do(t, uid, http.MethodDelete, taskPath(e.create(t, uid, "x").ID), nil)
-			svc.purges.Wait()
-			if got := tombstones(); !slices.Contains(got, late.ID) {
-				t.Fatalf("tombstones %v: a purge ran within purgeEvery", got)
+			if ids, _ := e.db.Ent.TaskTombstone.Query().IDs(t.Context()); len(ids) != 2 {
+				t.Fatalf("tombstones %v: the old one is exactly the TTL old, not past it", ids)
 			}
-			// Past purgeEvery, a sync starts one.
-			e.advance(purgeEvery)
-			e.sync(t, uid, "")
-			svc.purges.Wait()
-			if got := tombstones(); slices.Contains(got, late.ID) || !slices.Contains(got, young.ID) {
-				t.Fatalf("tombstones %v: want %d purged, %d kept", got, late.ID, young.ID)
+			e.advance(time.Microsecond)
+			if err := jobs[0].Run(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if ids, _ := e.db.Ent.TaskTombstone.Query().IDs(t.Context()); !slices.Equal(ids, []int64{young.ID}) {
+				t.Fatalf("tombstones %v, want only %d", ids, young.ID)
 			}
 		})
 	}

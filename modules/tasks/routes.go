@@ -3,6 +3,7 @@
 package tasks
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"todo/ent"
+	"todo/platform/background"
 	"todo/platform/config"
 	"todo/platform/httpx"
 )
@@ -78,6 +80,25 @@ func New(d Deps) *Module {
 		tombstoneTTL: tombstoneTTL,
 	}
 	return &Module{h: &handler{svc: svc, bind: binder}}
+}
+
+// tombstonePurgeEvery is how often expired tombstones are purged.
+const tombstonePurgeEvery = time.Minute
+
+// Jobs returns the module's background jobs: the purge of tombstones past
+// the retention window (TASKS_TOMBSTONE_TTL), in bounded batches.
+func (m *Module) Jobs(log *slog.Logger) []background.Job {
+	return []background.Job{{
+		Name:  "purge expired tombstones",
+		Every: tombstonePurgeEvery,
+		Run: func(ctx context.Context) error {
+			n, err := m.h.svc.PurgeTombstones(ctx)
+			if n > 0 {
+				log.InfoContext(ctx, "purged expired tombstones", "count", n)
+			}
+			return err
+		},
+	}}
 }
 
 // Routes mounts /tasks; requireUser puts the caller's Principal on the context.

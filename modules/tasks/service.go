@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,13 +18,11 @@ const (
 	// keyWait bounds how long a repeated Idempotency-Key waits for the
 	// first request's transaction before answering 409.
 	keyWait = 5 * time.Second
-	// purgeEvery spaces the opportunistic purges of expired keys, and
-	// those of expired tombstones.
+	// purgeEvery spaces the opportunistic purges of expired keys.
 	purgeEvery = time.Minute
-	// purgeUsers and purgeTimeout bound one purge of expired tombstones:
-	// at most this many users' (1,000 tombstones each), within this time.
-	purgeUsers   = 100
-	purgeTimeout = 30 * time.Second
+	// purgeUsers bounds one purge of expired tombstones: at most this many
+	// users' (1,000 tombstones each, in a transaction per user).
+	purgeUsers = 100
 )
 
 // service holds the rules of tasks: validation order, completion times,
@@ -40,8 +37,6 @@ type service struct {
 	keyWait      time.Duration
 	tombstoneTTL time.Duration
 	purgedAt     atomic.Int64 // unix nanoseconds of the last purge of keys
-	tombstonesAt atomic.Int64 // unix nanoseconds of the last purge of tombstones
-	purges       sync.WaitGroup
 }
 
 // now is the service's clock: UTC, microseconds, as both databases store it.
@@ -219,7 +214,6 @@ func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatc
 // Delete removes a task, leaving a tombstone for the change feed.
 func (s *service) Delete(ctx context.Context, userID string, id int64, im ifMatch) error {
 	now := s.now()
-	defer s.maybePurgeTombstones(ctx, now)
 	if !im.present {
 		return s.store.delete(ctx, userID, id, now)
 	}
@@ -330,7 +324,6 @@ func (s *service) Changes(ctx context.Context, userID string, since *syncToken, 
 	if since != nil && now.Sub(since.Issued) > s.tombstoneTTL {
 		return ChangesPage{}, ErrSyncTokenExpired
 	}
-	s.maybePurgeTombstones(ctx, now)
 	if since == nil || since.Full {
 		return s.fullSync(ctx, userID, since, limit, now)
 	}
@@ -398,28 +391,9 @@ func (s *service) incrementalSync(ctx context.Context, userID string, after int6
 	return page, nil
 }
 
-// maybePurgeTombstones starts a purge of expired tombstones in the
-// background at most once per purgeEvery per process. No request waits
-// for it; it is bounded in users and time.
-func (s *service) maybePurgeTombstones(ctx context.Context, now time.Time) {
-	last := s.tombstonesAt.Load()
-	if now.UnixNano()-last < int64(purgeEvery) || !s.tombstonesAt.CompareAndSwap(last, now.UnixNano()) {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
-	s.purges.Go(func() {
-		defer cancel()
-		if _, err := s.purgeTombstones(ctx, now); err != nil {
-			s.log.WarnContext(ctx, "purge tombstones", "err", err.Error())
-		}
-	})
-}
-
-// purgeTombstones deletes the tombstones older than the retention window.
-func (s *service) purgeTombstones(ctx context.Context, now time.Time) (int64, error) {
-	n, err := s.store.purgeTombstones(ctx, now.Add(-s.tombstoneTTL), purgeUsers)
-	if n > 0 {
-		s.log.DebugContext(ctx, "purged tombstones", "count", n)
-	}
-	return n, err
+// PurgeTombstones deletes the tombstones older than the retention window,
+// at most purgeUsers users' per call, and returns how many it deleted. The
+// module's background job runs it every minute.
+func (s *service) PurgeTombstones(ctx context.Context) (int64, error) {
+	return s.store.purgeTombstones(ctx, s.now().Add(-s.tombstoneTTL), purgeUsers)
 }
