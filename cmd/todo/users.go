@@ -22,9 +22,16 @@ const usersUsage = "usage: todo users list | todo users disable|enable|delete EM
 // every session at once; enabling revives none), or delete one with its
 // tasks and sessions.
 func usersCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var cmd, email string
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		email = args[1]
+	}
 	switch {
-	case len(args) == 1 && args[0] == "list":
-	case len(args) == 2 && (args[0] == "disable" || args[0] == "enable" || args[0] == "delete"):
+	case len(args) == 1 && cmd == "list":
+	case len(args) == 2 && (cmd == "disable" || cmd == "enable" || cmd == "delete"):
 	default:
 		return errors.New(usersUsage)
 	}
@@ -41,12 +48,11 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	admin := auth.NewAdmin(db.Ent, time.Now)
-	if args[0] == "list" {
+	if cmd == "list" {
 		return listUsers(ctx, admin, stdout)
 	}
-	email := args[1]
 	var u auth.User
-	switch args[0] {
+	switch cmd {
 	case "disable":
 		u, err = admin.SetActive(ctx, email, false)
 	case "enable":
@@ -60,7 +66,7 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	switch args[0] {
+	switch cmd {
 	case "disable":
 		fmt.Fprintf(stdout, "disabled %s (%s): every session revoked; login answers 403 account_disabled\n", printable(u.Email), u.ID)
 	case "enable":

@@ -187,10 +187,11 @@ const evictBatch = 1000
 
 // lockForUpdate makes a SELECT lock its rows against every other writer on
 // PostgreSQL — FOR NO KEY UPDATE, which still lets rows that reference them
-// be inserted meanwhile (a task's foreign-key check on its user takes FOR
-// KEY SHARE), so a login or password change never holds up the user's task
-// writes. SQLite has no row locks and needs none (_txlock=immediate
-// serialises writing transactions).
+// be inserted meanwhile (a foreign-key check takes FOR KEY SHARE); the
+// tasks module's writes lock the user's row the same way, so a login and
+// the user's task writes take turns for a few milliseconds. SQLite has no
+// row locks and needs none (_txlock=immediate serialises writing
+// transactions).
 func lockForUpdate(s *sql.Selector) {
 	if s.Dialect() == dialect.Postgres {
 		s.For(sql.LockNoKeyUpdate)
