@@ -12,22 +12,29 @@ import (
 	"todo/platform/database"
 )
 
-// status is the one map from error kinds to HTTP statuses.
-var status = [...]int{
-	apperr.KindInternal:             http.StatusInternalServerError,
-	apperr.KindBadRequest:           http.StatusBadRequest,
-	apperr.KindUnauthorized:         http.StatusUnauthorized,
-	apperr.KindForbidden:            http.StatusForbidden,
-	apperr.KindNotFound:             http.StatusNotFound,
-	apperr.KindMethodNotAllowed:     http.StatusMethodNotAllowed,
-	apperr.KindConflict:             http.StatusConflict,
-	apperr.KindGone:                 http.StatusGone,
-	apperr.KindPreconditionFailed:   http.StatusPreconditionFailed,
-	apperr.KindPayloadTooLarge:      http.StatusRequestEntityTooLarge,
-	apperr.KindUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	apperr.KindValidation:           http.StatusUnprocessableEntity,
-	apperr.KindRateLimited:          http.StatusTooManyRequests,
-	apperr.KindUnavailable:          http.StatusServiceUnavailable,
+// statuses is the one table from error kinds to what a client sees: the HTTP
+// status and the problem's title. A title is the status's reason phrase as
+// RFC 9110 words it (RFC 6585 for 429). net/http's StatusText keeps the older
+// phrases of RFC 7231 for some statuses ("Request Entity Too Large",
+// "Unprocessable Entity"), so titles come from here, never from it.
+var statuses = [...]struct {
+	code  int
+	title string
+}{
+	apperr.KindInternal:             {http.StatusInternalServerError, "Internal Server Error"},
+	apperr.KindBadRequest:           {http.StatusBadRequest, "Bad Request"},
+	apperr.KindUnauthorized:         {http.StatusUnauthorized, "Unauthorized"},
+	apperr.KindForbidden:            {http.StatusForbidden, "Forbidden"},
+	apperr.KindNotFound:             {http.StatusNotFound, "Not Found"},
+	apperr.KindMethodNotAllowed:     {http.StatusMethodNotAllowed, "Method Not Allowed"},
+	apperr.KindConflict:             {http.StatusConflict, "Conflict"},
+	apperr.KindGone:                 {http.StatusGone, "Gone"},
+	apperr.KindPreconditionFailed:   {http.StatusPreconditionFailed, "Precondition Failed"},
+	apperr.KindPayloadTooLarge:      {http.StatusRequestEntityTooLarge, "Content Too Large"},
+	apperr.KindUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported Media Type"},
+	apperr.KindValidation:           {http.StatusUnprocessableEntity, "Unprocessable Content"},
+	apperr.KindRateLimited:          {http.StatusTooManyRequests, "Too Many Requests"},
+	apperr.KindUnavailable:          {http.StatusServiceUnavailable, "Service Unavailable"},
 }
 
 // Problem is an RFC 9457 problem details body with the contract's code.
@@ -43,10 +50,21 @@ type Problem struct {
 
 // Status returns the HTTP status of an error kind.
 func Status(k apperr.Kind) int {
-	if int(k) < len(status) {
-		return status[k]
+	if int(k) < len(statuses) {
+		return statuses[k].code
 	}
 	return http.StatusInternalServerError
+}
+
+// Title returns the problem title of an HTTP status: its RFC 9110 reason
+// phrase for the statuses of the table above, net/http's for any other.
+func Title(status int) string {
+	for _, s := range statuses {
+		if s.code == status {
+			return s.title
+		}
+	}
+	return http.StatusText(status)
 }
 
 // ProblemOf returns the problem body and status an error becomes. Errors
@@ -95,7 +113,7 @@ func WriteError(c *gin.Context, err error) {
 	c.Status(st)
 	writeJSONBody(c, Problem{
 		Type:      "about:blank",
-		Title:     http.StatusText(st),
+		Title:     Title(st),
 		Status:    st,
 		Code:      ae.Code,
 		Detail:    ae.Detail,

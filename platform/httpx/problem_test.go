@@ -82,3 +82,54 @@ type secretErr struct{ err error }
 
 func (e *secretErr) Error() string { return "dial 10.0.0.7:5432: " + e.err.Error() }
 func (e *secretErr) Unwrap() error { return e.err }
+
+// TestTitles: every problem's title is its status's reason phrase as RFC 9110
+// words it, also where net/http's StatusText still has RFC 7231's.
+func TestTitles(t *testing.T) {
+	for _, tc := range []struct {
+		kind   apperr.Kind
+		status int
+		title  string
+	}{
+		{apperr.KindBadRequest, 400, "Bad Request"},
+		{apperr.KindUnauthorized, 401, "Unauthorized"},
+		{apperr.KindForbidden, 403, "Forbidden"},
+		{apperr.KindNotFound, 404, "Not Found"},
+		{apperr.KindMethodNotAllowed, 405, "Method Not Allowed"},
+		{apperr.KindConflict, 409, "Conflict"},
+		{apperr.KindGone, 410, "Gone"},
+		{apperr.KindPreconditionFailed, 412, "Precondition Failed"},
+		{apperr.KindPayloadTooLarge, 413, "Content Too Large"},
+		{apperr.KindUnsupportedMediaType, 415, "Unsupported Media Type"},
+		{apperr.KindValidation, 422, "Unprocessable Content"},
+		{apperr.KindRateLimited, 429, "Too Many Requests"},
+		{apperr.KindInternal, 500, "Internal Server Error"},
+		{apperr.KindUnavailable, 503, "Service Unavailable"},
+	} {
+		t.Run(tc.title, func(t *testing.T) {
+			if got := Status(tc.kind); got != tc.status {
+				t.Fatalf("Status: got %d, want %d", got, tc.status)
+			}
+			if got := Title(tc.status); got != tc.title {
+				t.Errorf("Title(%d): got %q, want %q", tc.status, got, tc.title)
+			}
+			gin.SetMode(gin.ReleaseMode)
+			rec := httptest.NewRecorder()
+			c, _ := gin.CreateTestContext(rec)
+			c.Request = httptest.NewRequest(http.MethodGet, "/x", nil)
+			c.Set(loggerKey, slog.New(slog.DiscardHandler))
+			WriteError(c, apperr.New(tc.kind, "some_code", "detail"))
+			var p Problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("body %q: %v", rec.Body.String(), err)
+			}
+			if rec.Code != tc.status || p.Status != tc.status || p.Title != tc.title {
+				t.Errorf("WriteError: got %d %d %q, want %d %q", rec.Code, p.Status, p.Title, tc.status, tc.title)
+			}
+		})
+	}
+	// A status outside the table falls back to net/http's phrase.
+	if got := Title(http.StatusTeapot); got != "I'm a teapot" {
+		t.Errorf("Title(418): got %q", got)
+	}
+}
