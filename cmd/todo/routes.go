@@ -28,7 +28,7 @@ import (
 // handler served on METRICS_ADDR, the periodic jobs, and the mail worker
 // that drains the outbox.
 type app struct {
-	api     *gin.Engine
+	api     *httpx.Engine
 	metrics http.Handler
 	jobs    []background.Job
 	mail    *mail.Worker
@@ -78,12 +78,12 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 }
 
 // newHandler is newApp's API engine alone, for tests that need no more.
-func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*gin.Engine, error) {
+func newHandler(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger) (*httpx.Engine, error) {
 	return newHandlerAt(ctx, cfg, db, log, time.Now)
 }
 
 // newHandlerAt is newHandler on the clock now.
-func newHandlerAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger, now func() time.Time) (*gin.Engine, error) {
+func newHandlerAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog.Logger, now func() time.Time) (*httpx.Engine, error) {
 	a, err := newAppAt(ctx, cfg, db, log, now)
 	if err != nil {
 		return nil, err

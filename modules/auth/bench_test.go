@@ -41,7 +41,7 @@ func benchCost(b *testing.B) int {
 
 // benchEngine is the module on a fresh PostgreSQL database behind the shared
 // engine, with a bare route beside an authenticated one.
-func benchEngine(b *testing.B, cfg config.Auth) (*gin.Engine, *Module) {
+func benchEngine(b *testing.B, cfg config.Auth) (*httpx.Engine, *Module) {
 	b.Helper()
 	db := dbtest.New(b)
 	log := slog.New(slog.DiscardHandler)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"todo/platform/config"
@@ -132,7 +131,7 @@ func BenchmarkHandlers(b *testing.B) {
 
 // benchEngine serves the module on a fresh PostgreSQL database through the
 // Gin engine, behind the test authentication.
-func benchEngine(b *testing.B) (*gin.Engine, *testEnv) {
+func benchEngine(b *testing.B) (*httpx.Engine, *testEnv) {
 	db := dbtest.New(b)
 	log := slog.New(slog.DiscardHandler)
 	e, err := httpx.NewEngine(config.HTTP{}, log, prometheus.NewRegistry())

@@ -89,11 +89,11 @@ func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 			}
 			elapsed := time.Since(start)
 			st := c.Writer.Status()
-			m.observe(c.Request.Method, route, st, elapsed)
+			m.observe(method(c.Request), route, st, elapsed)
 			if log.Enabled(c.Request.Context(), slog.LevelInfo) {
 				log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 					slog.String("request_id", rid),
-					slog.String("method", c.Request.Method),
+					slog.String("method", method(c.Request)),
 					slog.String("route", route),
 					slog.Int("status", st),
 					slog.Int("bytes", c.Writer.Size()),
@@ -126,9 +126,9 @@ func cors(origins []string) gin.HandlerFunc {
 			return
 		}
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Expose-Headers", "ETag, Location, Retry-After, X-Request-ID, WWW-Authenticate")
+		h.Set("Access-Control-Expose-Headers", "Allow, ETag, Location, Retry-After, X-Request-ID, WWW-Authenticate")
 		if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, PUT, DELETE")
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, PUT, DELETE")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match, X-Request-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			c.AbortWithStatus(http.StatusNoContent)
