@@ -1,7 +1,12 @@
 # The two commands a new machine needs: `make run` and `make test`.
 GO ?= go
+# The development tools (golangci-lint, oapi-codegen) are a module of their own, tools/go.mod, so the
+# service's go.mod lists only what the service uses.
+TOOL = $(GO) tool -modfile=tools/go.mod
+# The npm linters of the OpenAPI document, pinned in api/package.json: `npm ci --prefix api`.
+API_NODE_BIN = api/node_modules/.bin
 
-.PHONY: run test build vet lint cover check-generate generate migrate-diff migrate-apply migrate-status
+.PHONY: run test build vet lint lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status
 
 ## run: serve the API on 127.0.0.1:8080 (embedded SQLite under ./data unless DATABASE_URL is set)
 run:
@@ -13,15 +18,30 @@ run:
 # leaves out the generated Ent client (todo/ent/..., except the hand-written todo/ent/schema).
 COVERPROFILE ?= coverage.out
 
-## test: vet, lint, the generated-code check, then every test with the race detector, and the coverage total
-test: vet lint check-generate
+## test: vet, lint, the tidy and generated-code checks, then every test with the race detector (the
+## OpenAPI linters and oapi-codegen on the served document among them), and the coverage total
+test: check-api-tools vet lint check-tidy check-generate
 	$(GO) test -race -count=1 -covermode=atomic -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@awk 'NR == 1 || !/^todo\/ent\// || /^todo\/ent\/schema\//' $(COVERPROFILE) > $(COVERPROFILE).tmp && mv $(COVERPROFILE).tmp $(COVERPROFILE)
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1 | sed 's/^total:[[:space:]]*(statements)[[:space:]]*/coverage: total of statements (generated Ent code excluded): /'
 
 ## lint: golangci-lint over the whole tree (.golangci.yml)
 lint:
-	$(GO) tool golangci-lint run ./...
+	$(TOOL) golangci-lint run ./...
+
+## lint-api: Redocly and Spectral on the document `todo serve` answers at /openapi.yaml, and a Go
+## client generated from it by oapi-codegen (cmd/todo TestServedDocument, also part of `make test`)
+lint-api: check-api-tools
+	$(GO) test -count=1 -run '^TestServedDocument$$' ./cmd/todo
+
+check-api-tools:
+	@test -x $(API_NODE_BIN)/redocly -a -x $(API_NODE_BIN)/spectral || { \
+	  echo "check-api-tools: the OpenAPI linters are not installed: run npm ci --prefix api (bash .ci/run does)"; exit 1; }
+
+## check-tidy: fail when `go mod tidy` would change go.mod or go.sum, of the service or of tools/
+check-tidy:
+	@$(GO) mod tidy -diff || { echo "check-tidy: go.mod is not tidy: run go mod tidy"; exit 1; }
+	@cd tools && $(GO) mod tidy -diff || { echo "check-tidy: tools/go.mod is not tidy: run cd tools && go mod tidy"; exit 1; }
 
 ## cover: after `make test`, the least-covered functions and bin/coverage.html (see CONTRIBUTING.md)
 cover:

@@ -13,6 +13,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"todo/api"
+	"todo/platform/httpx"
 )
 
 // load parses spec and validates it, examples included.
@@ -122,8 +123,14 @@ func TestEveryOperationIsComplete(t *testing.T) {
 						t.Errorf("tag %q is not declared", tag)
 					}
 				}
-				checkResponses(t, op)
+				checkResponses(t, method, op)
 				checkRequestExamples(t, op)
+				if op.Security == nil {
+					t.Error("no security: say `security: []` for an operation open without a token, else `security: [bearer: []]`")
+				}
+				if op.Responses.Status(http.StatusMethodNotAllowed) == nil {
+					t.Error("no 405 response")
+				}
 				if secured := op.Security != nil && len(*op.Security) > 0; secured && op.Responses.Status(http.StatusUnauthorized) == nil {
 					t.Error("needs a token but documents no 401")
 				}
@@ -140,7 +147,7 @@ func TestEveryOperationIsComplete(t *testing.T) {
 	}
 }
 
-func checkResponses(t *testing.T, op *openapi3.Operation) {
+func checkResponses(t *testing.T, method string, op *openapi3.Operation) {
 	t.Helper()
 	var success bool
 	for code, ref := range op.Responses.Map() {
@@ -160,7 +167,15 @@ func checkResponses(t *testing.T, op *openapi3.Operation) {
 		if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && resp.Headers["Retry-After"] == nil {
 			t.Errorf("%d: no Retry-After header", status)
 		}
-		if status >= 400 {
+		if status == http.StatusMethodNotAllowed && resp.Headers["Allow"] == nil {
+			t.Errorf("%d: no Allow header", status)
+		}
+		switch {
+		case method == http.MethodHead:
+			if len(resp.Content) > 0 {
+				t.Errorf("%d: a HEAD response has content; it has headers only", status)
+			}
+		case status >= 400:
 			if len(resp.Content) != 1 || resp.Content["application/problem+json"] == nil {
 				t.Errorf("%d: content is not only application/problem+json", status)
 			}
@@ -212,7 +227,9 @@ func TestResponseObjectsAreClosed(t *testing.T) {
 	}
 }
 
-// TestSecuredOperations pins which operations need an access token.
+// TestSecuredOperations pins which operations are open without an access
+// token; the document's default, and every other operation's, is the bearer
+// token.
 func TestSecuredOperations(t *testing.T) {
 	doc, err := load(t, api.Spec())
 	if err != nil {
@@ -221,7 +238,7 @@ func TestSecuredOperations(t *testing.T) {
 	var open []string
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			if op.Security == nil || len(*op.Security) == 0 {
+			if op.Security != nil && len(*op.Security) == 0 {
 				open = append(open, method+" "+path)
 			}
 		}
@@ -229,10 +246,144 @@ func TestSecuredOperations(t *testing.T) {
 	slices.Sort(open)
 	want := []string{
 		"GET /docs", "GET /docs/{asset}", "GET /healthz", "GET /openapi.yaml", "GET /readyz",
+		"HEAD /docs", "HEAD /docs/{asset}", "HEAD /healthz", "HEAD /openapi.yaml", "HEAD /readyz",
 		"POST /api/v1/auth/login", "POST /api/v1/auth/logout", "POST /api/v1/auth/password-reset/confirm",
 		"POST /api/v1/auth/password-reset/request", "POST /api/v1/auth/refresh", "POST /api/v1/auth/register", "POST /api/v1/auth/verify-email",
 	}
 	if !slices.Equal(open, want) {
 		t.Errorf("operations without security:\ngot  %v\nwant %v", open, want)
+	}
+}
+
+func TestDefaultSecurityIsTheToken(t *testing.T) {
+	doc, err := load(t, api.Spec())
+	if err != nil {
+		t.Fatalf("api/openapi.yaml does not validate: %v", err)
+	}
+	if len(doc.Security) != 1 || doc.Security[0]["bearer"] == nil {
+		t.Errorf("top-level security: got %v, want [bearer: []], so an operation that forgets its own is not open", doc.Security)
+	}
+}
+
+// TestHeadMirrorsGet: every path with a GET documents its HEAD (the server
+// answers it), with the GET's parameters and security, and for each of the
+// GET's statuses a response with the same headers and no content.
+func TestHeadMirrorsGet(t *testing.T) {
+	doc, err := load(t, api.Spec())
+	if err != nil {
+		t.Fatalf("api/openapi.yaml does not validate: %v", err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if item.Get == nil && item.Head == nil {
+			continue
+		}
+		t.Run(path, func(t *testing.T) {
+			get, head := item.Get, item.Head
+			if get == nil || head == nil {
+				t.Fatalf("GET %v, HEAD %v: the server answers HEAD exactly where there is a GET", get != nil, head != nil)
+			}
+			if g, h := paramNames(get), paramNames(head); !slices.Equal(g, h) {
+				t.Errorf("parameters: GET %v, HEAD %v", g, h)
+			}
+			if g, h := fmt.Sprint(get.Security), fmt.Sprint(head.Security); g != h {
+				t.Errorf("security: GET %s, HEAD %s", g, h)
+			}
+			gs, hs := sortedKeys(get.Responses.Map()), sortedKeys(head.Responses.Map())
+			if !slices.Equal(gs, hs) {
+				t.Fatalf("statuses: GET %v, HEAD %v", gs, hs)
+			}
+			for _, code := range gs {
+				g, h := get.Responses.Value(code).Value, head.Responses.Value(code).Value
+				if gh, hh := sortedKeys(g.Headers), sortedKeys(h.Headers); !slices.Equal(gh, hh) {
+					t.Errorf("%s headers: GET %v, HEAD %v", code, gh, hh)
+				}
+			}
+		})
+	}
+}
+
+func paramNames(op *openapi3.Operation) []string {
+	var names []string
+	for _, p := range op.Parameters {
+		names = append(names, p.Value.In+" "+p.Value.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestProblemTitles: every problem example's title is what the server sends
+// for its status (platform/httpx's table of RFC 9110 reason phrases).
+func TestProblemTitles(t *testing.T) {
+	doc, err := load(t, api.Spec())
+	if err != nil {
+		t.Fatalf("api/openapi.yaml does not validate: %v", err)
+	}
+	seen := 0
+	for name, ref := range doc.Components.Responses {
+		mt := ref.Value.Content.Get("application/problem+json")
+		if mt == nil {
+			continue
+		}
+		for ex, exRef := range mt.Examples {
+			v, ok := exRef.Value.Value.(map[string]any)
+			if !ok {
+				t.Errorf("%s example %s: not an object", name, ex)
+				continue
+			}
+			status, _ := v["status"].(float64)
+			if got, want := v["title"], httpx.Title(int(status)); got != want {
+				t.Errorf("%s example %s: title %q, the server sends %q for %v", name, ex, got, want, status)
+			}
+			seen++
+		}
+	}
+	if seen < 15 {
+		t.Errorf("checked %d problem examples, want every one of them", seen)
+	}
+}
+
+// TestEmailSchemaAcceptsWhatTheServerAccepts: a validating proxy holding
+// requests to the document lets through every email the server takes after
+// trimming it, white space around it included, and still stops one that is
+// no address at all.
+func TestEmailSchemaAcceptsWhatTheServerAccepts(t *testing.T) {
+	doc, err := load(t, api.Spec())
+	if err != nil {
+		t.Fatalf("api/openapi.yaml does not validate: %v", err)
+	}
+	for _, name := range []string{"RegisterRequest", "LoginRequest", "PasswordResetRequest"} {
+		schema := doc.Components.Schemas[name].Value.Properties["email"].Value
+		// kin-openapi checks no email format, but JSON Schema validators that
+		// do (RFC 5321's Mailbox) refuse the white space the server trims.
+		if schema.Format == "email" {
+			t.Errorf("%s.email has format: email", name)
+		}
+		for _, email := range []string{
+			"ada@example.com", " ada@example.com", "ada@example.com ", "  Ada@Example.COM\t", "\tada@example.com\n",
+			"\u00a0ada@example.com\u00a0", "\u3000ada@example.com", "\u0085ada@example.com\u2028",
+			"a@b.co", "o'brien+todo@mail.example.co.uk", "jörg@bücher.example", "x@1.2.3.4",
+			strings.Repeat("a", 64) + "@" + strings.Repeat("b", 63) + ".example" + strings.Repeat(" ", 200),
+		} {
+			if !httpx.ValidEmail(strings.ToLower(strings.TrimSpace(email))) {
+				t.Fatalf("%q: the server refuses it; pick accepted ones", email)
+			}
+			if err := schema.VisitJSON(email); err != nil {
+				t.Errorf("%s.email refuses %q, which the server accepts: %v", name, email, err)
+			}
+		}
+		for _, email := range []string{"", "ada", "ada@example", "@", "ada@@example.com", "a@b.c@d.e"} {
+			if err := schema.VisitJSON(email); err == nil {
+				t.Errorf("%s.email accepts %q", name, email)
+			}
+		}
 	}
 }

@@ -85,6 +85,10 @@ func TestConformingExchangesPass(t *testing.T) {
 		{"known-path-wrong-method/405", reply(405, `{"type":"about:blank","title":"Method Not Allowed","status":405,"code":"method_not_allowed"}`,
 			with(problem, "Allow", "GET, POST")...), "PUT", "/api/v1/tasks", nil, nil},
 		{"healthz/200", reply(200, `{"status":"ok"}`, "Content-Type", "application/json", "X-Request-ID", "req-1"), "GET", "/healthz", nil, nil},
+		{"head-task/200 (the body net/http drops is not checked)", reply(200, taskJSON, taskHeaders...), "HEAD", "/api/v1/tasks/42", nil, nil},
+		{"head-unknown-path/404", reply(404, notFoundJSON, problem...), "HEAD", "/api/v1/nope", nil, nil},
+		{"head-post-only-path/405", reply(405, `{"type":"about:blank","title":"Method Not Allowed","status":405,"code":"method_not_allowed"}`,
+			with(problem, "Allow", "POST")...), "HEAD", "/api/v1/auth/login", nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,6 +141,10 @@ func TestViolationsAreReported(t *testing.T) {
 		{"204-with-body", reply(204, `{}`, "X-Request-ID", "req-1", "Content-Type", ""), "DELETE", "/api/v1/tasks/42", "body"},
 		{"unknown-path-answered-200", reply(200, `{"status":"ok"}`, "Content-Type", "application/json", "X-Request-ID", "req-1"),
 			"GET", "/api/v1/nope", "no operation"},
+		{"head-without-etag", reply(200, taskJSON, "Content-Type", "application/json", "X-Request-ID", "req-1"),
+			"HEAD", "/api/v1/tasks/42", "ETag"},
+		{"head-405-without-allow", reply(405, "", "Content-Type", "application/problem+json", "X-Request-ID", "req-1"),
+			"HEAD", "/api/v1/auth/login", "Allow"},
 		{"405-without-allow", reply(405, `{"type":"about:blank","title":"Method Not Allowed","status":405,"code":"method_not_allowed"}`,
 			"Content-Type", "application/problem+json", "X-Request-ID", "req-1"), "PUT", "/api/v1/tasks", "Allow"},
 	}

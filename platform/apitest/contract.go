@@ -24,12 +24,19 @@ type contract struct {
 	doc    *openapi3.T
 	router routers.Router
 	// unrouted is the operation a request to no documented operation is held
-	// to: a 404 or 405 problem, the only answers such a request may get.
-	unrouted *openapi3.Operation
+	// to: a 404 or 405 problem, the only answers such a request may get;
+	// unroutedHead is the same for a HEAD, whose answers have no body.
+	unrouted, unroutedHead *openapi3.Operation
 }
 
 var loadContract = sync.OnceValues(func() (*contract, error) {
 	ctx := context.Background()
+	// /openapi.yaml is YAML text, and its schema is a string: the body is
+	// checked as the text it is, not as the data YAML would decode to.
+	openapi3filter.RegisterBodyDecoder("application/yaml", func(body io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		text, err := io.ReadAll(body)
+		return string(text), err
+	})
 	doc, err := openapi3.NewLoader().LoadFromData(api.Spec())
 	if err != nil {
 		return nil, fmt.Errorf("load api/openapi.yaml: %w", err)
@@ -44,16 +51,30 @@ var loadContract = sync.OnceValues(func() (*contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route api/openapi.yaml: %w", err)
 	}
-	unrouted := &openapi3.Operation{Responses: openapi3.NewResponses()}
-	for status, name := range map[int]string{http.StatusNotFound: "NotFound", http.StatusMethodNotAllowed: "MethodNotAllowed"} {
+	unrouted, err := unroutedOperation(doc, "NotFound", "MethodNotAllowed")
+	if err != nil {
+		return nil, err
+	}
+	unroutedHead, err := unroutedOperation(doc, "HeadProblem", "HeadMethodNotAllowed")
+	if err != nil {
+		return nil, err
+	}
+	return &contract{doc: doc, router: router, unrouted: unrouted, unroutedHead: unroutedHead}, nil
+})
+
+// unroutedOperation is an operation whose only responses are the document's
+// components.responses named notFound (404) and methodNotAllowed (405).
+func unroutedOperation(doc *openapi3.T, notFound, methodNotAllowed string) (*openapi3.Operation, error) {
+	op := &openapi3.Operation{Responses: openapi3.NewResponses()}
+	for status, name := range map[int]string{http.StatusNotFound: notFound, http.StatusMethodNotAllowed: methodNotAllowed} {
 		ref := doc.Components.Responses[name]
 		if ref == nil {
 			return nil, fmt.Errorf("api/openapi.yaml has no components.responses.%s", name)
 		}
-		unrouted.Responses.Set(fmt.Sprint(status), ref)
+		op.Responses.Set(fmt.Sprint(status), ref)
 	}
-	return &contract{doc: doc, router: router, unrouted: unrouted}, nil
-})
+	return op, nil
+}
 
 // genericHeaders are response headers any response may carry undocumented:
 // transport headers and the security and CORS headers that shared middleware
@@ -91,8 +112,12 @@ type exchange struct {
 // the first kind is a failure.
 func (c *contract) check(ctx context.Context, ex exchange) (violations []string, requestMismatch error) {
 	route, params, err := c.router.FindRoute(ex.req)
+	unrouted := c.unrouted
+	if ex.req.Method == http.MethodHead {
+		unrouted = c.unroutedHead
+	}
 	if err != nil {
-		route = &routers.Route{Spec: c.doc, Path: ex.req.URL.Path, Method: ex.req.Method, Operation: c.unrouted}
+		route = &routers.Route{Spec: c.doc, Path: ex.req.URL.Path, Method: ex.req.Method, Operation: unrouted}
 		requestMismatch = fmt.Errorf("no operation in the contract: %w", err)
 	}
 	reqOpts := &openapi3filter.Options{
@@ -112,7 +137,16 @@ func (c *contract) check(ctx context.Context, ex exchange) (violations []string,
 
 	resOpts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
 	resOpts.WithCustomSchemaErrorFunc(schemaError)
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: ex.status, Header: ex.header, Options: resOpts}
+	resIn := in
+	if ex.req.Method == http.MethodHead {
+		// ValidateResponse skips a HEAD's response altogether; the route is
+		// the HEAD operation already, so its status and headers are checked
+		// when the request is named a GET.
+		asGet := *ex.req
+		asGet.Method = http.MethodGet
+		resIn = &openapi3filter.RequestValidationInput{Request: &asGet, PathParams: params, Route: route, Options: reqOpts}
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: resIn, Status: ex.status, Header: ex.header, Options: resOpts}
 	out.SetBodyBytes(ex.body)
 	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
 		violations = append(violations, err.Error())
@@ -123,7 +157,7 @@ func (c *contract) check(ctx context.Context, ex exchange) (violations []string,
 			violations = append(violations, fmt.Sprintf("response has a body (%d bytes) but the contract documents none", len(ex.body)))
 		}
 	}
-	if route.Operation == c.unrouted && len(violations) > 0 {
+	if route.Operation == unrouted && len(violations) > 0 {
 		violations = append([]string{"the path and method match no operation, so the response must be a 404 or 405 problem"}, violations...)
 	}
 	return violations, requestMismatch

@@ -2,6 +2,7 @@ package apitest_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // documentedRoutes registers a no-op route on a fresh engine for every
-// operation of the contract, skipping skip ("METHOD /path" in Gin syntax).
+// operation of the contract but the HEADs, which an httpx.Engine answers on
+// its GET routes, skipping skip ("METHOD /path" in Gin syntax).
 // Gin panics on conflicting routes, so this also shows that the documented
 // paths can be served side by side (/tasks/stats beside /tasks/:id, /docs
 // beside /docs/*asset).
@@ -31,7 +33,7 @@ func documentedRoutes(t *testing.T, skip string) *gin.Engine {
 	for path, item := range doc.Paths.Map() {
 		ginPath := strings.NewReplacer("{id}", ":id", "{asset}", "*asset").Replace(path)
 		for method := range item.Operations() {
-			if method+" "+ginPath != skip {
+			if method != http.MethodHead && method+" "+ginPath != skip {
 				e.Handle(method, ginPath, func(*gin.Context) {})
 			}
 		}
@@ -40,6 +42,21 @@ func documentedRoutes(t *testing.T, skip string) *gin.Engine {
 }
 
 func TestCheckRoutes(t *testing.T) {
+	t.Run("get-route-answers-head", func(t *testing.T) {
+		e := documentedRoutes(t, "GET /healthz")
+		e.GET("/undocumented", func(*gin.Context) {})
+		rec := &recorder{TB: t}
+		apitest.CheckRoutes(rec, e.Routes())
+		got := rec.reported()
+		for _, want := range []string{
+			"not registered on the engine:\n\tGET /healthz\n\tHEAD /healthz",
+			"not documented in api/openapi.yaml:\n\tGET /undocumented\n\tHEAD /undocumented",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("the report does not contain %q:\n%s", want, got)
+			}
+		}
+	})
 	t.Run("same-set/passes", func(t *testing.T) {
 		rec := &recorder{TB: t}
 		apitest.CheckRoutes(rec, documentedRoutes(t, "").Routes())
