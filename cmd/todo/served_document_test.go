@@ -36,7 +36,8 @@ func TestServedDocument(t *testing.T) {
 		}
 	}
 
-	base, _, stop := startServe(t, map[string]string{"DATA_DIR": t.TempDir()})
+	// bcrypt cost 4: the dummy hash serve computes at start stays quick under -race.
+	base, _, stop := startServe(t, map[string]string{"DATA_DIR": t.TempDir(), "AUTH_BCRYPT_COST": "4"})
 	code, served := get(t, base+"/openapi.yaml")
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v", err)
