@@ -36,8 +36,7 @@ func TestServedDocument(t *testing.T) {
 		}
 	}
 
-	// bcrypt cost 4: the dummy hash serve computes at start stays quick under -race.
-	base, _, stop := startServe(t, map[string]string{"DATA_DIR": t.TempDir(), "AUTH_BCRYPT_COST": "4"})
+	base, _, stop := startServe(t, map[string]string{"DATA_DIR": t.TempDir()})
 	code, served := get(t, base+"/openapi.yaml")
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v", err)
