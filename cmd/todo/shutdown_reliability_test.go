@@ -78,12 +78,17 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	api := newAPIClient(base, 4)
 	token, _ := registerUser(t, api, "shutdown@example.com")
 
-	// Requests the server has accepted and is reading: headers and half a
-	// body sent, the rest held back until after SIGTERM.
+	// Requests the server has accepted and is reading: the headers sent with
+	// Expect: 100-continue and the body held back until after SIGTERM. The
+	// 100 Continue each gets back proves its handler is running and reading
+	// the body, so it is in flight when the signal comes, however slowly
+	// this machine schedules the server (a connection the server has not
+	// read from yet is idle to Go's Shutdown, and closed).
 	type heldReq struct {
 		conn  net.Conn
+		br    *bufio.Reader
 		title string
-		rest  string
+		body  string
 	}
 	reqs := make([]heldReq, held)
 	for i := range reqs {
@@ -94,9 +99,18 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 		defer conn.Close()
 		title := fmt.Sprintf("held %d", i)
 		body := fmt.Sprintf(`{"title":%q,"description":"in flight at SIGTERM"}`, title)
-		half := len(body) / 2
-		fmt.Fprintf(conn, "POST /api/v1/tasks HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", addr, token, len(body), body[:half])
-		reqs[i] = heldReq{conn: conn, title: title, rest: body[half:]}
+		fmt.Fprintf(conn, "POST /api/v1/tasks HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", addr, token, len(body))
+		reqs[i] = heldReq{conn: conn, br: bufio.NewReader(conn), title: title, body: body}
+	}
+	for i, r := range reqs {
+		_ = r.conn.SetReadDeadline(time.Now().Add(time.Minute))
+		line, err := r.br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+			t.Fatalf("held request %d: %q %v, want 100 Continue", i, line, err)
+		}
+		if blank, err := r.br.ReadString('\n'); err != nil || blank != "\r\n" {
+			t.Fatalf("held request %d: after 100 Continue: %q %v", i, blank, err)
+		}
 	}
 
 	// Background load: clients creating tasks on fresh connections until
@@ -175,12 +189,12 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 
 	// The accepted requests finish and are answered.
 	for i, r := range reqs {
-		if _, err := io.WriteString(r.conn, r.rest); err != nil {
+		if _, err := io.WriteString(r.conn, r.body); err != nil {
 			t.Errorf("held request %d: finishing the body: %v", i, err)
 			continue
 		}
 		_ = r.conn.SetReadDeadline(time.Now().Add(shutdownTimeout))
-		res, err := http.ReadResponse(bufio.NewReader(r.conn), nil)
+		res, err := http.ReadResponse(r.br, nil)
 		if err != nil {
 			t.Errorf("held request %d: no answer: %v", i, err)
 			continue
