@@ -850,3 +850,51 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveredMailNotResentWhenRSETFails: a server that accepted a mail
+// (250 to the end of its DATA) and then dropped the connection, so that
+// the RSET after it failed, has the mail: it is recorded sent, not retried
+// and delivered again at every retry until it is given up. The rest of the
+// batch, which the dropped connection could not carry, goes out later,
+// each mail once.
+func TestDeliveredMailNotResentWhenRSETFails(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *database.DB) {
+		srv := newTestServer(t, withHangUpAfterData())
+		clock := newFakeClock()
+		w := newTestWorker(t, db, testConfig(srv), clock.Now)
+		startWorker(t, w)
+		enqueue(t, db, verifyMail("first@example.com", "tok-first"), verifyMail("second@example.com", "tok-second"))
+		w.Wake()
+		settled := func(r *ent.MailOutbox) bool { return r.SentAt != nil || r.LastError != "" || r.FailedAt != nil }
+		waitFor(t, "the first attempt recorded", func() bool {
+			rs := rows(t, db)
+			return settled(rs[0]) && settled(rs[1])
+		})
+		if r := rows(t, db)[0]; r.SentAt == nil || r.Secret != nil {
+			t.Errorf("the mail the server accepted: sent_at %v, secret kept %v, last_error %q; want it recorded sent",
+				r.SentAt, r.Secret != nil, r.LastError)
+		}
+		for range 4 { // the second mail's retries fall due
+			before := rows(t, db)[1].Attempts
+			clock.Advance(time.Hour)
+			w.Wake()
+			waitFor(t, "the second mail's next attempt", func() bool {
+				r := rows(t, db)[1]
+				return r.Attempts > before && r.ClaimedUntil == nil
+			})
+			if rows(t, db)[1].SentAt != nil {
+				break
+			}
+		}
+		if rs := rows(t, db); rs[0].SentAt == nil || rs[1].SentAt == nil {
+			t.Fatalf("not every mail sent after four retries: %v, %v", rs[0].SentAt, rs[1].SentAt)
+		}
+		per := map[string]int{}
+		for _, m := range srv.mails() {
+			per[m.To]++
+		}
+		if per["first@example.com"] != 1 || per["second@example.com"] != 1 {
+			t.Errorf("deliveries per address %v, want each mail once", per)
+		}
+	})
+}

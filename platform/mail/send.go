@@ -252,7 +252,15 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 			errs[i] = err
 			continue
 		}
-		errs[i] = classify(client.SendWithSMTPClient(c, msg))
+		err = client.SendWithSMTPClient(c, msg)
+		if err != nil && msg.IsDelivered() {
+			// The server answered the end of DATA with a 2xx: it has the
+			// mail. Only what followed failed (the RSET that readies the
+			// connection for the next mail, on a server that hung up):
+			// trying again would deliver it again at every retry.
+			err = nil
+		}
+		errs[i] = classify(err)
 	}
 	return errs
 }

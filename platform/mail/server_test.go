@@ -43,7 +43,12 @@ type testServer struct {
 	noTLS       bool   // offer no STARTTLS (and take AUTH in the clear)
 	host        string // listen address; 127.0.0.1 unless set
 	user, pass  string
-	reject      map[string]bool
+	// hangUpAfterData closes each connection right after the server has
+	// answered a mail's DATA (a server that takes one mail per connection,
+	// or a connection lost then): the next command, RSET, fails. It needs
+	// the clear (withoutTLS) to see the answer.
+	hangUpAfterData bool
+	reject          map[string]bool
 
 	mu       sync.Mutex
 	srv      *smtp.Server
@@ -78,6 +83,12 @@ func withReject(addrs ...string) serverOption {
 			s.reject[a] = true
 		}
 	}
+}
+
+// withHangUpAfterData makes a server without TLS that closes the
+// connection once it has accepted a mail.
+func withHangUpAfterData() serverOption {
+	return func(s *testServer) { s.noTLS, s.host, s.hangUpAfterData = true, "127.0.0.1", true }
 }
 
 func withImplicitTLS() serverOption { return func(s *testServer) { s.implicitTLS = true } }
@@ -168,10 +179,25 @@ func (g *gateListener) Accept() (net.Conn, error) {
 		}
 		g.s.mu.Unlock()
 		if !down {
+			if g.s.hangUpAfterData {
+				return &hangUpConn{Conn: c}, nil
+			}
 			return c, nil
 		}
 		_ = c.Close()
 	}
+}
+
+// hangUpConn closes itself once it has written the server's acceptance of
+// a mail (go-smtp's "250 2.0.0 OK: queued").
+type hangUpConn struct{ net.Conn }
+
+func (c *hangUpConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if bytes.Contains(p, []byte("OK: queued")) {
+		_ = c.Close()
+	}
+	return n, err
 }
 
 // down starts an outage: new connections are cut at once.
