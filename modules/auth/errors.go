@@ -34,6 +34,11 @@ var (
 	// ErrExternalAccount is an operation the external issuer owns (the
 	// password, the name) asked of an account whose identity comes from it.
 	ErrExternalAccount = apperr.New(apperr.KindForbidden, "external_account", "the account's identity belongs to an external issuer; use it for this")
+	// errUnmailable is an email no mail can be addressed to (a local part
+	// with a dot at either end, or two in a row): the account it would be
+	// could never be sent its verification or reset mail.
+	errUnmailable = apperr.Validation(apperr.FieldError{Field: "email",
+		Message: "no mail can be addressed to this email (a dot at either end of the part before @, or two in a row)"})
 	// ErrBusy is returned when every password-hashing slot is taken and the
 	// queue is full, or a request waited too long for a slot.
 	ErrBusy = apperr.ErrUnavailable.WithDetail("too many password checks are in progress; retry later")

@@ -129,6 +129,8 @@ func (s *Service) RequestVerification(ctx context.Context, p httpx.Principal) er
 		return err
 	case cred.EmailVerified:
 		return nil
+	case mail.CheckAddress(cred.Email) != nil: // an account older than the rule register now applies
+		return errUnmailable
 	}
 	m, err := s.verificationMailing(cred.Email)
 	if err != nil {
@@ -191,6 +193,12 @@ func (s *Service) requestReset(ctx context.Context, email string) error {
 	// same answer as for any other email.
 	if err != nil || !found || !cred.IsActive || isExternalHash(cred.Hash) {
 		return err
+	}
+	if mail.CheckAddress(cred.Email) != nil {
+		// An account older than the rule register now applies: no mail
+		// can reach it, and the answer must stay the same as for any email.
+		s.log.WarnContext(ctx, "password reset asked for an account whose email no mail can be addressed to", "user_id", cred.ID)
+		return nil
 	}
 	m, err := s.resetMailing(cred.Email)
 	if err != nil {

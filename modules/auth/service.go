@@ -13,6 +13,7 @@ import (
 	"todo/platform/apperr"
 	"todo/platform/config"
 	"todo/platform/httpx"
+	"todo/platform/mail"
 )
 
 // maxPasswordBytes is bcrypt's limit: it ignores every byte past the 72nd,
@@ -190,6 +191,9 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 	}
 	if err := allow(s.perEmail, in.Email, now); err != nil {
 		return TokenPair{}, err
+	}
+	if mail.CheckAddress(in.Email) != nil { // before any bcrypt work
+		return TokenPair{}, errUnmailable
 	}
 	var hash []byte
 	err := s.withSlot(ctx, addrKey(in.ClientIP), func() error {

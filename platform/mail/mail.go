@@ -79,6 +79,27 @@ func Enqueue(ctx context.Context, tx *ent.Tx, m Message) error {
 	return nil
 }
 
+// CheckAddress reports whether addr can be the To of a Message: one mail
+// address (with an optional display name) on one line, at most 255
+// characters. Some addresses that look valid cannot be written in a mail
+// header (a local part with a dot at either end, or two dots in a row);
+// check an address with it before promising a mail to it. An address it
+// refuses is an error wrapping ErrInvalidMessage.
+func CheckAddress(addr string) error {
+	switch {
+	case strings.ContainsAny(addr, "\r\n"):
+		return fmt.Errorf("%w: To must be one line", ErrInvalidMessage)
+	case strings.TrimSpace(addr) == "":
+		return fmt.Errorf("%w: To is empty", ErrInvalidMessage)
+	case utf8.RuneCountInString(addr) > maxField:
+		return fmt.Errorf("%w: To is at most %d characters", ErrInvalidMessage, maxField)
+	}
+	if _, err := netmail.ParseAddress(addr); err != nil {
+		return fmt.Errorf("%w: To is not one mail address: %w", ErrInvalidMessage, err)
+	}
+	return nil
+}
+
 // validate refuses what could not be sent as meant: more or less than one
 // address, a header line break (header injection), a missing body, and a
 // secret that the body does not place (or a marker with no secret).
@@ -86,17 +107,14 @@ func (m Message) validate() error {
 	invalid := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidMessage}, args...)...)
 	}
-	if strings.ContainsAny(m.To, "\r\n") || strings.ContainsAny(m.Subject, "\r\n") {
-		return invalid("To and Subject must be one line each")
+	if err := CheckAddress(m.To); err != nil {
+		return err
 	}
-	if strings.TrimSpace(m.To) == "" {
-		return invalid("To is empty")
+	if strings.ContainsAny(m.Subject, "\r\n") {
+		return invalid("Subject must be one line")
 	}
-	if _, err := netmail.ParseAddress(m.To); err != nil {
-		return invalid("To is not one mail address: %v", err)
-	}
-	if utf8.RuneCountInString(m.To) > maxField || utf8.RuneCountInString(m.Subject) > maxField {
-		return invalid("To and Subject are at most %d characters", maxField)
+	if utf8.RuneCountInString(m.Subject) > maxField {
+		return invalid("Subject is at most %d characters", maxField)
 	}
 	if strings.TrimSpace(m.Subject) == "" {
 		return invalid("Subject is empty")

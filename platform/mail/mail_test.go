@@ -553,6 +553,7 @@ func TestEnqueueRefuses(t *testing.T) {
 		{"to/two-addresses", func(m *Message) { m.To = "ivy@example.com, jo@example.com" }},
 		{"to/not-an-address", func(m *Message) { m.To = "ivy" }},
 		{"to/empty", func(m *Message) { m.To = "" }},
+		{"to/dots-in-a-row", func(m *Message) { m.To = "ivy..jo@example.com" }}, // CheckAddress: no header can carry it
 		{"to/too-long", func(m *Message) { m.To = strings.Repeat("a", 250) + "@example.com" }},
 		{"subject/crlf", func(m *Message) { m.Subject = "Hi\r\nBcc: all@example.com" }},
 		{"subject/cr", func(m *Message) { m.Subject = "Hi\rthere" }},
