@@ -113,8 +113,14 @@ func humanDuration(d time.Duration) string {
 	return plural(max(int64(d/time.Second), 1), "second")
 }
 
+// verifyToKey is the key of an address's share of verification mails in
+// Service.mailsTo, whatever accounts ask for them: registering an address,
+// deleting the account and registering it again must not mail it more.
+func verifyToKey(email string) string { return "verify-to:" + email }
+
 // RequestVerification mails the caller a link that verifies its email,
-// unless it is verified already. It is limited per account. An external
+// unless it is verified already. It is limited per account and per
+// address. An external
 // account's email is its issuer's to verify: ErrExternalAccount.
 func (s *Service) RequestVerification(ctx context.Context, p httpx.Principal) error {
 	if p.External {
@@ -131,6 +137,9 @@ func (s *Service) RequestVerification(ctx context.Context, p httpx.Principal) er
 		return nil
 	case mail.CheckAddress(cred.Email) != nil: // an account older than the rule register now applies
 		return errUnmailable
+	}
+	if err := allow(s.mailsTo, verifyToKey(cred.Email), s.now()); err != nil {
+		return err
 	}
 	m, err := s.verificationMailing(cred.Email)
 	if err != nil {

@@ -3,8 +3,10 @@ package auth
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"todo/platform/apitest"
+	"todo/platform/config"
 	"todo/platform/database"
 )
 
@@ -41,6 +43,56 @@ func TestUnmailableEmailsNo500(t *testing.T) {
 		expectProblem(t, r, http.StatusUnprocessableEntity, "validation_failed")
 		if n := len(e.outbox.to(t, "old..style@example.com")); n != 0 {
 			t.Errorf("%d mails queued to an address no mail can go to", n)
+		}
+	})
+}
+
+// TestVerificationMailsLimitedPerAddress: the hourly limit on verification
+// mails was per account, and register mailed every new account: anyone
+// could register someone else's address, delete the account (they chose its
+// password), register again, and mail that inbox as often as registrations
+// are allowed (AUTH_RATE_PER_EMAIL, 20 a minute). An address is now sent at
+// most one verification mail more than an account may ask for
+// (AUTH_MAILS_PER_HOUR, plus register's) an hour, whatever accounts ask;
+// registering goes on without the mail past that. A registration that
+// fails (the email is taken) costs the address nothing.
+func TestVerificationMailsLimitedPerAddress(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t), withConfig(func(c *config.Auth) { c.MailsPerHour = 2 }))
+		s := e.server(t)
+		const victim = "victim-inbox@example.com"
+		for range 5 {
+			p := register(t, s, victim)
+			for range 3 {
+				r := s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken))
+				if r.Status != http.StatusAccepted {
+					expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+				}
+			}
+			expectStatus(t, s.Do("DELETE", "/api/v1/users/me", body{"password": testPassword}, apitest.Bearer(p.AccessToken)), http.StatusNoContent)
+		}
+		if n := len(e.outbox.to(t, victim)); n != 3 {
+			t.Fatalf("%d verification mails to one address within the hour, want 3 (register's and 2 asked for)", n)
+		}
+
+		// Failed registrations of a taken email spend nothing of its budget.
+		const owner = "owner-inbox@example.com"
+		p := register(t, s, owner)
+		for range 3 {
+			r := s.Do("POST", "/api/v1/auth/register", body{"email": owner, "name": "Squatter", "password": testPassword})
+			expectProblem(t, r, http.StatusConflict, "email_taken")
+		}
+		for range 2 {
+			expectStatus(t, s.Do("POST", "/api/v1/auth/verify-email/request", nil, apitest.Bearer(p.AccessToken)), http.StatusAccepted)
+		}
+		if n := len(e.outbox.to(t, owner)); n != 3 {
+			t.Fatalf("%d mails to the owner, want register's and the two asked for", n)
+		}
+		// An hour later the address may be mailed again.
+		e.clock.Advance(time.Hour)
+		register(t, s, victim)
+		if n := len(e.outbox.to(t, victim)); n != 4 {
+			t.Fatalf("%d verification mails after the hour, want 4", n)
 		}
 	})
 }

@@ -68,6 +68,19 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	return true, 0
 }
 
+// full reports whether an attempt by key at now would be refused, without
+// counting one: for an attempt whose cost is known only once it succeeded
+// (count it then with allow).
+func (l *limiter) full(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat := l.tat[key]
+	if tat.Before(now) {
+		tat = now
+	}
+	return now.Before(tat.Add(l.interval).Add(-l.period))
+}
+
 // sweep drops the keys whose budget is whole again; they behave exactly as
 // keys never seen.
 func (l *limiter) sweep(now time.Time) {

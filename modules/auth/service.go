@@ -56,8 +56,11 @@ type Service struct {
 	perAccount *limiter
 	refreshes  *limiter
 	// mails counts the verification mails an account asks for, and the
-	// reset mails an email is sent, per hour.
-	mails *limiter
+	// reset mails an email is sent, per hour; mailsTo the verification
+	// mails an address is sent, whatever accounts ask for them: one more
+	// than an account may ask for, register's.
+	mails   *limiter
+	mailsTo *limiter
 	// accountFails counts failed password checks per account (by email),
 	// requesterFails per requester (a client, and the session of a
 	// signed-in request): an account with too many is locked, with
@@ -115,6 +118,7 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		wakeMail:       wakeMail,
 		resetFloor:     resetRequestFloor,
 		mails:          newLimiter(d.Config.MailsPerHour, time.Hour),
+		mailsTo:        newLimiter(d.Config.MailsPerHour+1, time.Hour),
 		cfg:            d.Config,
 		now:            d.Now,
 		log:            d.Log,
@@ -208,15 +212,27 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (TokenPair, er
 	if err != nil {
 		return TokenPair{}, err
 	}
-	verify, err := s.verificationMailing(in.Email)
-	if err != nil {
-		return TokenPair{}, err
+	// The address's share of verification mails is counted only once the
+	// account exists: a registration refused (the email is taken) costs
+	// its owner nothing. Past the share the account is made without the
+	// mail; it can ask for one later.
+	mailKey := verifyToKey(in.Email)
+	var verify mailing
+	if !s.mailsTo.full(mailKey, now) {
+		if verify, err = s.verificationMailing(in.Email); err != nil {
+			return TokenPair{}, err
+		}
 	}
 	u, sess, err := s.store.createUser(ctx, in.Email, in.Name, string(hash), ns, verify)
 	if err != nil {
 		return TokenPair{}, err
 	}
-	s.wakeMail()
+	if verify.hash != "" {
+		_, _ = s.mailsTo.allow(mailKey, now)
+		s.wakeMail()
+	} else {
+		s.log.InfoContext(ctx, "registered without a verification mail: the address had its hourly share", "user_id", u.ID)
+	}
 	return s.pair(u, sess.ID, refresh)
 }
 
