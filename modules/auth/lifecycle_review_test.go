@@ -96,3 +96,39 @@ func TestVerificationMailsLimitedPerAddress(t *testing.T) {
 		}
 	})
 }
+
+// TestResetLinksDieWithPasswordChangeAndDisable: a reset link mailed
+// before the owner changed the password, or before an operator disabled
+// the account, kept working for its hour: whoever reads the old mail later
+// (a mailbox that was, or is, someone else's) set the password — after an
+// enable too, which is to revive nothing. Changing the password, and
+// enabling a disabled account, spend every reset token of the account.
+func TestResetLinksDieWithPasswordChangeAndDisable(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t))
+		e.mod.svc.resetFloor = 0
+		s := e.server(t)
+
+		p := register(t, s, "changed-meanwhile@example.com")
+		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "changed-meanwhile@example.com"}), http.StatusAccepted)
+		tok := lastToken(t, e, "changed-meanwhile@example.com", "reset-password")
+		expectStatus(t, s.Do("PUT", "/api/v1/users/me/password", body{"current_password": testPassword, "new_password": "the owner's new password"},
+			apitest.Bearer(p.AccessToken)), http.StatusNoContent)
+		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": tok, "new_password": "whoever read the mail"}),
+			http.StatusBadRequest, "invalid_token")
+		login(t, s, "changed-meanwhile@example.com", "the owner's new password")
+
+		register(t, s, "disabled-meanwhile@example.com")
+		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "disabled-meanwhile@example.com"}), http.StatusAccepted)
+		tok = lastToken(t, e, "disabled-meanwhile@example.com", "reset-password")
+		admin := NewAdmin(e.db.Ent, e.clock.Now)
+		for _, active := range []bool{false, true} {
+			if _, err := admin.SetActive(t.Context(), "disabled-meanwhile@example.com", active); err != nil {
+				t.Fatal(err)
+			}
+		}
+		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": tok, "new_password": "whoever read the mail"}),
+			http.StatusBadRequest, "invalid_token")
+		login(t, s, "disabled-meanwhile@example.com", testPassword)
+	})
+}

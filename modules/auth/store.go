@@ -548,8 +548,8 @@ func lockCheckedUser(ctx context.Context, tx *ent.Tx, userID, sessionID, checked
 	return nil
 }
 
-// changePassword stores newHash for userID and revokes every other live
-// session of the user, in one transaction, if the caller's session is
+// changePassword stores newHash for userID, spends its reset tokens and
+// revokes every other live session of the user, in one transaction, if the caller's session is
 // still live and the hash is still checkedHash (lockCheckedUser).
 func (s *store) changePassword(ctx context.Context, userID, keepSessionID, checkedHash, newHash string, now time.Time) error {
 	return s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
@@ -558,6 +558,10 @@ func (s *store) changePassword(ctx context.Context, userID, keepSessionID, check
 		}
 		if err := tx.User.UpdateOneID(userID).SetHashedPassword(newHash).SetUpdatedAt(now).Exec(ctx); err != nil {
 			return false, fmt.Errorf("update password: %w", err)
+		}
+		// A reset link mailed before must not undo the change.
+		if err := spendTokens(ctx, tx, userID, accounttoken.PurposeResetPassword, now); err != nil {
+			return false, err
 		}
 		err := tx.Session.Update().
 			Where(session.UserID(userID), session.IDNEQ(keepSessionID), session.RevokedAtIsNil()).
@@ -621,8 +625,9 @@ func (s *store) purgeSessions(ctx context.Context, before time.Time) (int64, err
 }
 
 // setActive sets the is_active of the user with email and returns it.
-// Disabling revokes every session of the user in the same transaction, so
-// that enabling the account again revives none of them.
+// Disabling revokes every session of the user in the same transaction, and
+// enabling a disabled account spends its reset tokens, so that enabling
+// revives neither a session nor a reset link from before.
 func (s *store) setActive(ctx context.Context, email string, active bool, now time.Time) (User, error) {
 	var u User
 	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
@@ -640,6 +645,14 @@ func (s *store) setActive(ctx context.Context, email string, active bool, now ti
 				Exec(ctx)
 			if err != nil {
 				return false, fmt.Errorf("revoke sessions: %w", err)
+			}
+		}
+		if active && !eu.IsActive {
+			// Nor may a reset link mailed before the disabling open the
+			// account now (while it was disabled, confirming one was a
+			// 403 account_disabled, and no reset mail was sent).
+			if err := spendTokens(ctx, tx, eu.ID, accounttoken.PurposeResetPassword, now); err != nil {
+				return false, err
 			}
 		}
 		if eu.IsActive != active {
