@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -131,4 +132,29 @@ func TestResetLinksDieWithPasswordChangeAndDisable(t *testing.T) {
 			http.StatusBadRequest, "invalid_token")
 		login(t, s, "disabled-meanwhile@example.com", testPassword)
 	})
+}
+
+// TestLimiterMemoryBounded: a limiter keeps a key until its budget is
+// whole again, which for the hourly mail limits is 12 minutes after a
+// single reset request (AUTH_MAILS_PER_HOUR 5). Reset requests for made-up
+// emails from many client addresses (an IPv6 /48 alone is 65,536 of them,
+// each allowed 60 a minute) grew the table by a few hundred bytes each, with
+// no bound but the request rate. Every limiter keeps at most
+// maxLimiterKeys, and still limits the keys it holds.
+func TestLimiterMemoryBounded(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	l := newLimiter(5, time.Hour)
+	for i := range maxLimiterKeys + 1000 {
+		l.allow("reset:made-up-"+strconv.Itoa(i)+"@example.com", t0.Add(time.Duration(i)*time.Microsecond))
+	}
+	if n := l.size(); n > maxLimiterKeys {
+		t.Fatalf("%d keys held within one period, bound %d", n, maxLimiterKeys)
+	}
+	now := t0.Add(time.Second)
+	for i := range 6 {
+		ok, _ := l.allow("reset:victim@example.com", now)
+		if ok != (i < 5) {
+			t.Fatalf("attempt %d on a full table: allowed %v", i+1, ok)
+		}
+	}
 }

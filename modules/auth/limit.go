@@ -36,18 +36,24 @@ func clientKey(ip string) string {
 // limiter allows each key n attempts per period with the generic cell rate
 // algorithm: a burst of n, then one every period/n. It keeps one time per
 // key, and drops keys that have fully recovered at most once a period, so
-// its memory is bounded by the keys seen within about one period.
+// its memory is bounded by the keys seen within about one period, and by
+// maxKeys whatever happens.
 type limiter struct {
 	mu        sync.Mutex
 	period    time.Duration
 	interval  time.Duration
+	maxKeys   int
 	tat       map[string]time.Time // theoretical arrival time per key
 	lastSweep time.Time
 }
 
+// maxLimiterKeys bounds each limiter's table: some 100 bytes and a key an
+// entry.
+const maxLimiterKeys = 200_000
+
 func newLimiter(n int, period time.Duration) *limiter {
 	n = max(n, 1)
-	return &limiter{period: period, interval: period / time.Duration(n), tat: map[string]time.Time{}}
+	return &limiter{period: period, interval: period / time.Duration(n), maxKeys: maxLimiterKeys, tat: map[string]time.Time{}}
 }
 
 // allow records an attempt by key at now. When the key is over its limit it
@@ -63,6 +69,16 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	next := tat.Add(l.interval)
 	if allowAt := next.Add(-l.period); now.Before(allowAt) {
 		return false, allowAt.Sub(now)
+	}
+	if _, held := l.tat[key]; !held && len(l.tat) >= l.maxKeys {
+		// Full of keys still recovering: make room by dropping one (Go's
+		// map order is random, so nobody picks which). A flood of new keys
+		// then gives a held one its budget back only after about maxKeys
+		// of them.
+		for k := range l.tat {
+			delete(l.tat, k)
+			break
+		}
 	}
 	l.tat[key] = next
 	return true, 0
