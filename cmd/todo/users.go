@@ -68,11 +68,11 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	switch cmd {
 	case "disable":
-		fmt.Fprintf(stdout, "disabled %s (%s): every session revoked; login answers 403 account_disabled\n", printable(u.Email), u.ID)
+		fmt.Fprintf(stdout, "disabled %s (%s): every session revoked; login answers 403 account_disabled\n", printable(u.Email), printable(u.ID))
 	case "enable":
-		fmt.Fprintf(stdout, "enabled %s (%s): its owner can log in again; old sessions stay revoked\n", printable(u.Email), u.ID)
+		fmt.Fprintf(stdout, "enabled %s (%s): its owner can log in again; old sessions stay revoked\n", printable(u.Email), printable(u.ID))
 	default:
-		fmt.Fprintf(stdout, "deleted %s (%s) with its tasks and sessions\n", printable(u.Email), u.ID)
+		fmt.Fprintf(stdout, "deleted %s (%s) with its tasks and sessions\n", printable(u.Email), printable(u.ID))
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func listUsers(ctx context.Context, admin *auth.Admin, stdout io.Writer) error {
 	n := 0
 	err := admin.Users(ctx, func(u auth.User) error {
 		n++
-		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, printable(u.Email), printable(u.Name), u.IsActive, u.EmailVerified,
+		_, err := fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%t\t%s\n", printable(u.ID), printable(u.Email), printable(u.Name), u.IsActive, u.EmailVerified,
 			u.CreatedAt.UTC().Format(time.RFC3339))
 		return err
 	})
@@ -109,7 +109,8 @@ func listUsers(ctx context.Context, admin *auth.Admin, stdout io.Writer) error {
 	return nil
 }
 
-// printable keeps what users typed from driving the operator's terminal:
+// printable keeps what users typed (and an external issuer's sub, an
+// external account's id) from driving the operator's terminal:
 // control and format characters (escape sequences, bidirectional
 // overrides) and tabs are shown as U+FFFD.
 func printable(s string) string {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"todo/platform/apitest"
 	"todo/platform/database/dbtest"
@@ -93,5 +94,30 @@ func TestUsersCommands(t *testing.T) {
 	empty := dbtest.NewEmpty(t)
 	if err := run(context.Background(), []string{"users", "list"}, envFunc(map[string]string{"DATABASE_URL": empty, "AUTH_SECRET": testSecret}), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "todo migrate apply") {
 		t.Errorf("users on an unmigrated database: %v", err)
+	}
+}
+
+// TestUsersCommandsPrintNoEscapesFromExternalIDs: an external account's id
+// is its issuer's sub, which may hold any character but NUL; `todo users`
+// printed ids as they are, so a sub holding an escape sequence drove the
+// operator's terminal (a title change, a cleared screen, a hidden line).
+func TestUsersCommandsPrintNoEscapesFromExternalIDs(t *testing.T) {
+	db, url := dbtest.NewWithURL(t)
+	const id = "ext\x1b]0;owned\x07\x1b[2J\tx"
+	now := time.Now()
+	err := db.Ent.User.Create().SetID(id).SetEmail("escape-id@example.com").SetName("Ext").
+		SetHashedPassword("!external https://auth.example.com").SetCreatedAt(now).SetUpdatedAt(now).Exec(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := envFunc(map[string]string{"DATABASE_URL": url, "AUTH_SECRET": testSecret})
+	for _, args := range [][]string{{"list"}, {"disable", "escape-id@example.com"}, {"enable", "escape-id@example.com"}, {"delete", "escape-id@example.com"}} {
+		var out strings.Builder
+		if err := run(context.Background(), append([]string{"users"}, args...), env, &out, io.Discard); err != nil {
+			t.Fatalf("users %v: %v", args, err)
+		}
+		if strings.ContainsAny(out.String(), "\x1b\x07") || strings.Contains(out.String(), "\tx") {
+			t.Errorf("users %v passed the id's control characters to the terminal:\n%q", args, out.String())
+		}
 	}
 }
