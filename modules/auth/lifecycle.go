@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
@@ -213,7 +214,10 @@ func (s *Service) requestReset(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.mailToken(ctx, cred.ID, m); err != nil {
+	switch err := s.store.mailToken(ctx, cred.ID, m); {
+	case errors.Is(err, ErrUnauthorized):
+		return nil // deleted since the lookup: as for an email with no account
+	case err != nil:
 		return err
 	}
 	s.wakeMail()

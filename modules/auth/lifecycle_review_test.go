@@ -158,3 +158,28 @@ func TestLimiterMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestPasswordResetRequestRacingDeletion: a reset request whose account is
+// deleted between its lookup and its insert of the token answered 401 — on
+// an endpoint that needs no token, and whose one answer is 202 whatever
+// the email. It is the same 202, with no mail.
+func TestPasswordResetRequestRacingDeletion(t *testing.T) {
+	e := pgEnv(t)
+	e.mod.svc.resetFloor = 0
+	s := e.server(t)
+	for i := range 40 {
+		email := "reset-req-race-" + strconv.Itoa(i) + "@example.com"
+		p := register(t, s, email)
+		st := race(t,
+			func() (int, []byte, error) {
+				return send(s, "POST", "/api/v1/auth/password-reset/request", body{"email": email}, nil)
+			},
+			func() (int, []byte, error) {
+				return send(s, "DELETE", "/api/v1/users/me", body{"password": testPassword}, apitest.Bearer(p.AccessToken))
+			},
+		)
+		if st[0] != http.StatusAccepted {
+			t.Errorf("round %d: reset request answered %d, want 202", i, st[0])
+		}
+	}
+}
