@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"testing"
@@ -182,4 +183,37 @@ func TestPasswordResetRequestRacingDeletion(t *testing.T) {
 			t.Errorf("round %d: reset request answered %d, want 202", i, st[0])
 		}
 	}
+}
+
+// TestExpiredAccountTokensPurged: verification and reset tokens were never
+// deleted: every register, verification request and reset request for an
+// existing account left a row for good (an index on expires_at, and no
+// purge using it), so requests for known emails grew the table without
+// bound. The module's background jobs delete the expired ones; a usable
+// token stays.
+func TestExpiredAccountTokensPurged(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t))
+		e.mod.svc.resetFloor = 0
+		s := e.server(t)
+		register(t, s, "purged-tokens@example.com")
+		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "purged-tokens@example.com"}), http.StatusAccepted)
+		e.clock.Advance(e.cfg.VerifyTTL + time.Minute) // both expired
+		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "purged-tokens@example.com"}), http.StatusAccepted)
+		usable := lastToken(t, e, "purged-tokens@example.com", "reset-password")
+
+		for _, j := range e.mod.Jobs(slog.New(slog.DiscardHandler)) {
+			if err := j.Run(t.Context()); err != nil {
+				t.Fatalf("job %q: %v", j.Name, err)
+			}
+		}
+		left, err := e.db.Ent.AccountToken.Query().All(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].Hash != hashToken(usable) {
+			t.Fatalf("%d tokens left after the purge, want only the usable one", len(left))
+		}
+		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": usable, "new_password": "a brand new password"}), http.StatusNoContent)
+	})
 }

@@ -52,7 +52,8 @@ func New(ctx context.Context, d Deps) (*Module, error) {
 // purgeEvery is how often the ended sessions are purged.
 const purgeEvery = 10 * time.Minute
 
-// Jobs returns the module's background jobs: the purge of ended sessions.
+// Jobs returns the module's background jobs: the purges of ended sessions
+// and of expired verification and reset tokens.
 func (m *Module) Jobs(log *slog.Logger) []background.Job {
 	return []background.Job{{
 		Name:  "purge ended sessions",
@@ -61,6 +62,16 @@ func (m *Module) Jobs(log *slog.Logger) []background.Job {
 			n, err := m.svc.PurgeSessions(ctx)
 			if n > 0 {
 				log.InfoContext(ctx, "purged ended sessions", "count", n)
+			}
+			return err
+		},
+	}, {
+		Name:  "purge expired account tokens",
+		Every: purgeEvery,
+		Run: func(ctx context.Context) error {
+			n, err := m.svc.PurgeTokens(ctx)
+			if n > 0 {
+				log.InfoContext(ctx, "purged expired account tokens", "count", n)
 			}
 			return err
 		},

@@ -683,6 +683,21 @@ func (s *Service) PurgeSessions(ctx context.Context) (int64, error) {
 	return total, nil
 }
 
+// PurgeTokens deletes the verification and reset tokens that expired, in
+// batches, and returns how many it deleted.
+func (s *Service) PurgeTokens(ctx context.Context) (int64, error) {
+	before := s.clock()
+	var total int64
+	for range purgeMaxBatches {
+		n, err := s.store.purgeTokens(ctx, before)
+		total += n
+		if err != nil || n < purgeBatch {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 // pair signs an access token for the session and assembles the pair.
 func (s *Service) pair(u User, sessionID, refresh string) (TokenPair, error) {
 	access, err := s.tokens.access(u.ID, sessionID)

@@ -624,6 +624,24 @@ func (s *store) purgeSessions(ctx context.Context, before time.Time) (int64, err
 	return total, nil
 }
 
+// purgeTokensSQL deletes up to purgeBatch verification and reset tokens
+// that expired before $1, spent or not: none of them can be used again.
+var purgeTokensSQL = `DELETE FROM "account_tokens" WHERE "id" IN (SELECT "id" FROM "account_tokens" WHERE "expires_at" <= $1 LIMIT ` + strconv.Itoa(purgeBatch) + `)`
+
+// purgeTokens deletes one batch of the tokens that expired before before,
+// and returns how many.
+func (s *store) purgeTokens(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, purgeTokensSQL, before)
+	if err != nil {
+		return 0, fmt.Errorf("purge account tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("purge account tokens: %w", err)
+	}
+	return n, nil
+}
+
 // setActive sets the is_active of the user with email and returns it.
 // Disabling revokes every session of the user in the same transaction, and
 // enabling a disabled account spends its reset tokens, so that enabling
