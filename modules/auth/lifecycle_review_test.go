@@ -217,3 +217,33 @@ func TestExpiredAccountTokensPurged(t *testing.T) {
 		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": usable, "new_password": "a brand new password"}), http.StatusNoContent)
 	})
 }
+
+// TestEnablingRevivesNoOldExternalToken: enabling a disabled account
+// revives none of its old sessions; an external account has its issuer's
+// tokens instead, and one issued before the disabling (a stolen one, the
+// reason for disabling) worked again the moment the account was enabled,
+// until its exp (the issuer's choice: minutes or days). A token issued
+// after the disabling works once the account is enabled.
+func TestEnablingRevivesNoOldExternalToken(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed-1")
+	bothDatabases(t, func(t *testing.T, open func(testing.TB) *database.DB) {
+		e := newEnv(t, open(t), withIssuer(newTestIssuer(t, ed)))
+		s := e.server(t)
+		old := ed.sign(t, extClaims(e.clock.Now(), "ext-disabled", "ext-disabled@example.com"))
+		me(t, s, old)
+		admin := NewAdmin(e.db.Ent, e.clock.Now)
+		if _, err := admin.SetActive(t.Context(), "ext-disabled@example.com", false); err != nil {
+			t.Fatal(err)
+		}
+		expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(old)), http.StatusUnauthorized, "unauthorized")
+		e.clock.Advance(externalLeeway + 2*time.Second)
+		if _, err := admin.SetActive(t.Context(), "ext-disabled@example.com", true); err != nil {
+			t.Fatal(err)
+		}
+		expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(old)), http.StatusUnauthorized, "unauthorized")
+		fresh := ed.sign(t, extClaims(e.clock.Now(), "ext-disabled", "ext-disabled@example.com"))
+		if u := me(t, s, fresh); u.ID != "ext-disabled" || !u.IsActive {
+			t.Errorf("a token issued after the disabling: %+v", u)
+		}
+	})
+}
