@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -38,6 +39,17 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, st
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
+	}
+	if cfg.Database.Embedded() {
+		// Opening creates a missing file (and its directory): a mistyped
+		// DATA_DIR would get an empty database, whose accounts are none.
+		path, err := database.SQLitePath(cfg.Database)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("no database at %s (DATA_DIR or DATABASE_URL): %w", path, err)
+		}
 	}
 	db, err := database.Open(ctx, cfg.Database)
 	if err != nil {

@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +123,22 @@ func TestUsersCommandsPrintNoEscapesFromExternalIDs(t *testing.T) {
 		if strings.ContainsAny(out.String(), "\x1b\x07") || strings.Contains(out.String(), "\tx") {
 			t.Errorf("users %v passed the id's control characters to the terminal:\n%q", args, out.String())
 		}
+	}
+}
+
+// TestUsersCommandsNeedAnExistingDatabase: with DATA_DIR mistyped, `todo
+// users` created the directory and an empty database file there, then
+// asked for `todo migrate apply` — which would have made an empty
+// database and had `users list` answer "0 account(s)". It names the
+// missing file and creates nothing.
+func TestUsersCommandsNeedAnExistingDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mistyped", "data")
+	env := envFunc(map[string]string{"DATA_DIR": dir})
+	err := run(context.Background(), []string{"users", "list"}, env, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "todo.db")) {
+		t.Errorf("users list on a missing database: %v, want an error naming the file", err)
+	}
+	if _, err := os.Stat(filepath.Dir(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("users list created %s (%v)", filepath.Dir(dir), err)
 	}
 }

@@ -122,11 +122,9 @@ func (a acquireTimeout) Connect(ctx context.Context) (driver.Conn, error) {
 	return c, err
 }
 
-// SQLiteDSN is the modernc DSN of the embedded database: foreign keys on for
-// every connection (SQLite leaves them off otherwise), WAL, a busy timeout,
-// and write transactions that take the lock at BEGIN so two writers never
-// deadlock upgrading a read lock.
-func SQLiteDSN(cfg config.Database) (string, error) {
+// SQLitePath is the file of the embedded database: DataDir/todo.db when
+// URL is empty, else the file a sqlite:// or file: URL names.
+func SQLitePath(cfg config.Database) (string, error) {
 	path := filepath.Join(cfg.DataDir, "todo.db")
 	switch {
 	case strings.HasPrefix(cfg.URL, "sqlite://"):
@@ -139,6 +137,18 @@ func SQLiteDSN(cfg config.Database) (string, error) {
 	}
 	if path == "" {
 		return "", errors.New("DATABASE_URL: the SQLite URL names no file")
+	}
+	return path, nil
+}
+
+// SQLiteDSN is the modernc DSN of the embedded database: foreign keys on for
+// every connection (SQLite leaves them off otherwise), WAL, a busy timeout,
+// and write transactions that take the lock at BEGIN so two writers never
+// deadlock upgrading a read lock.
+func SQLiteDSN(cfg config.Database) (string, error) {
+	path, err := SQLitePath(cfg)
+	if err != nil {
+		return "", err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return "", fmt.Errorf("create data directory: %w", err)
