@@ -135,6 +135,11 @@ func (s *Service) authenticateExternal(ctx context.Context, c *accessClaims) (ht
 		return httpx.Principal{}, ErrUnauthorized
 	}
 	if ch, ok := changes(acct.User, id); ok {
+		if ch.Email != nil {
+			if err := s.emailFree(ctx, *ch.Email, id.ID); err != nil {
+				return httpx.Principal{}, err
+			}
+		}
 		if err := s.store.updateExternalUser(ctx, id.ID, s.externalHash, ch, s.clock()); err != nil {
 			return httpx.Principal{}, err
 		}
@@ -148,6 +153,9 @@ func (s *Service) authenticateExternal(ctx context.Context, c *accessClaims) (ht
 func (s *Service) createExternal(ctx context.Context, id externalIdentity) (externalAccount, error) {
 	if id.Email == "" {
 		return externalAccount{}, ErrUnauthorized.WithDetail("the token has no email to create the account with")
+	}
+	if err := s.emailFree(ctx, id.Email, id.ID); err != nil {
+		return externalAccount{}, err
 	}
 	name := id.Name
 	if name == "" {
@@ -167,6 +175,21 @@ func (s *Service) createExternal(ctx context.Context, id externalIdentity) (exte
 		s.log.InfoContext(ctx, "external account created", "user_id", id.ID)
 	}
 	return acct, err
+}
+
+// emailFree refuses, with a read, an email that another account than id
+// holds: a token that can only fail must not cost a write transaction
+// (SQLite's one write lock) on every request. The unique index still
+// decides a race.
+func (s *Service) emailFree(ctx context.Context, email, id string) error {
+	owner, found, err := s.store.emailOwner(ctx, email)
+	switch {
+	case err != nil:
+		return err
+	case found && owner != id:
+		return ErrEmailTaken.WithDetail("the token's email belongs to another account")
+	}
+	return nil
 }
 
 // issuedBefore reports whether a token issued at iat may predate a deletion

@@ -10,6 +10,7 @@ import (
 	"todo/platform/apitest"
 	"todo/platform/config"
 	"todo/platform/database"
+	"todo/platform/database/dbtest"
 )
 
 // TestUnmailableEmailsNo500: an email the contract accepts but no mail can
@@ -246,4 +247,38 @@ func TestEnablingRevivesNoOldExternalToken(t *testing.T) {
 			t.Errorf("a token issued after the disabling: %+v", u)
 		}
 	})
+}
+
+// TestTakenExternalEmailCostsNoWriteLock: anyone who can sign up at the
+// external issuer with the email of an account here (someone else's) got a
+// 409 on every request only after trying to insert the account — a write
+// transaction each time, SQLite's one write lock, for a request that can
+// only fail; likewise a token whose changed email is taken tried the UPDATE
+// each time. A taken email is found by a read first. Here another writer
+// holds the write lock: the requests must still be the 409, not a 503 once
+// SQLite's busy timeout ran out.
+func TestTakenExternalEmailCostsNoWriteLock(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed-1")
+	e := newEnv(t, dbtest.NewSQLite(t), withIssuer(newTestIssuer(t, ed)))
+	s := e.server(t)
+	register(t, s, "taken-by-local@example.com")
+	me(t, s, ed.sign(t, extClaims(e.clock.Now(), "ext-mover", "ext-mover@example.com")))
+
+	tx, err := e.db.SQL.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(t.Context(), `UPDATE "users" SET "name" = 'held' WHERE 0`); err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{
+		"first-sight":  ed.sign(t, extClaims(e.clock.Now(), "ext-squatter", "taken-by-local@example.com")),
+		"email-change": ed.sign(t, extClaims(e.clock.Now(), "ext-mover", "taken-by-local@example.com")),
+	} {
+		r := s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(tok))
+		if r.Status != http.StatusConflict {
+			t.Errorf("%s: %d %s, want 409 email_taken without waiting for the write lock", name, r.Status, r.Body)
+		}
+	}
 }

@@ -723,6 +723,19 @@ func (s *store) externalAccount(ctx context.Context, id string) (a externalAccou
 	return a, true, rows.Close()
 }
 
+// emailOwner returns the id of the account with email, if any: a read, so
+// that an external token whose email is taken is refused without a write.
+func (s *store) emailOwner(ctx context.Context, email string) (id string, found bool, err error) {
+	id, err = s.db.User.Query().Where(user.Email(email)).OnlyID(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("select user by email: %w", err)
+	}
+	return id, true, nil
+}
+
 // newExternalUser is the users row of an external identity seen for the
 // first time, and the iat of the token that introduced it.
 type newExternalUser struct {
