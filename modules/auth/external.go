@@ -154,6 +154,16 @@ func (s *Service) createExternal(ctx context.Context, id externalIdentity) (exte
 	if id.Email == "" {
 		return externalAccount{}, ErrUnauthorized.WithDetail("the token has no email to create the account with")
 	}
+	// Whatever can only fail is found by reads, before the write
+	// transaction (SQLite's one write lock) that creates the account; that
+	// transaction checks both again.
+	deletedAt, err := s.store.externalDeletedAt(ctx, id.ID)
+	switch {
+	case err != nil:
+		return externalAccount{}, err
+	case deletedAt != nil && issuedBefore(id.IssuedAt, *deletedAt):
+		return externalAccount{}, ErrUnauthorized.WithDetail("the account was deleted after this token was issued")
+	}
 	if err := s.emailFree(ctx, id.Email, id.ID); err != nil {
 		return externalAccount{}, err
 	}

@@ -282,3 +282,27 @@ func TestTakenExternalEmailCostsNoWriteLock(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletedExternalAccountTokenCostsNoWriteLock: a token issued before
+// its external account was deleted is refused for good, but only after a
+// write transaction was opened to check the deletion (SQLite's one write
+// lock) on every request: a stolen token of a deleted account could hold
+// up every writer. The deletion is read first.
+func TestDeletedExternalAccountTokenCostsNoWriteLock(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed-1")
+	e := newEnv(t, dbtest.NewSQLite(t), withIssuer(newTestIssuer(t, ed)))
+	s := e.server(t)
+	old := ed.sign(t, extClaims(e.clock.Now(), "ext-gone", "ext-gone@example.com"))
+	me(t, s, old)
+	expectStatus(t, s.Do("DELETE", "/api/v1/users/me", nil, apitest.Bearer(old)), http.StatusNoContent)
+
+	tx, err := e.db.SQL.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(t.Context(), `UPDATE "users" SET "name" = 'held' WHERE 0`); err != nil {
+		t.Fatal(err)
+	}
+	expectProblem(t, s.Do("GET", "/api/v1/users/me", nil, apitest.Bearer(old)), http.StatusUnauthorized, "unauthorized")
+}

@@ -736,6 +736,20 @@ func (s *store) emailOwner(ctx context.Context, email string) (id string, found 
 	return id, true, nil
 }
 
+// externalDeletedAt returns when the external account id was last deleted;
+// nil if never.
+func (s *store) externalDeletedAt(ctx context.Context, id string) (*time.Time, error) {
+	del, err := s.db.ExternalDeletion.Get(ctx, id)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("select external deletion: %w", err)
+	}
+	t := del.DeletedAt.UTC()
+	return &t, nil
+}
+
 // newExternalUser is the users row of an external identity seen for the
 // first time, and the iat of the token that introduced it.
 type newExternalUser struct {
