@@ -8,10 +8,11 @@ import (
 )
 
 // ExternalDeletion holds the schema definition for the ExternalDeletion
-// entity: the id (the issuer's sub) and time of an account deleted here
-// whose identity belongs to an external token issuer. The issuer's tokens
-// are bearer JWTs that outlive the row; one issued before the deletion
-// must not bring the account back.
+// entity: the id (the issuer's sub) of an account whose identity belongs
+// to an external token issuer, and when it was last deleted or disabled
+// here. The issuer's tokens are bearer JWTs that outlive both; one issued
+// before must not bring the account back, nor act for it once it is
+// enabled again.
 type ExternalDeletion struct {
 	ent.Schema
 }

@@ -664,6 +664,14 @@ func (s *store) setActive(ctx context.Context, email string, active bool, now ti
 			if err != nil {
 				return false, fmt.Errorf("revoke sessions: %w", err)
 			}
+			// An external account has no sessions here: its issuer's
+			// tokens are cut off the way a deletion cuts them off, so that
+			// enabling the account again revives none issued before.
+			if isExternalHash(eu.HashedPassword) {
+				if err := recordExternalCutoff(ctx, tx, eu.ID, now); err != nil {
+					return false, err
+				}
+			}
 		}
 		if active && !eu.IsActive {
 			// Nor may a reset link mailed before the disabling open the
@@ -849,16 +857,7 @@ func (s *store) deleteExternalUser(ctx context.Context, id, hash string, now tim
 		case n == 0:
 			return false, ErrUnauthorized
 		}
-		err = tx.ExternalDeletion.Create().
-			SetID(id).
-			SetDeletedAt(now).
-			OnConflictColumns(externaldeletion.FieldID).
-			UpdateDeletedAt().
-			Exec(ctx)
-		if err != nil {
-			return false, fmt.Errorf("record external deletion: %w", err)
-		}
-		return false, nil
+		return false, recordExternalCutoff(ctx, tx, id, now)
 	})
 }
 
@@ -1006,4 +1005,20 @@ func (s *store) resetPassword(ctx context.Context, userID, hash, newHash string,
 		}
 		return false, nil
 	})
+}
+
+// recordExternalCutoff records, in tx, that no token the external issuer
+// signed for id before now may act for its account: it was deleted, or
+// disabled. (The table is named for the first; the check is the same.)
+func recordExternalCutoff(ctx context.Context, tx *ent.Tx, id string, now time.Time) error {
+	err := tx.ExternalDeletion.Create().
+		SetID(id).
+		SetDeletedAt(now).
+		OnConflictColumns(externaldeletion.FieldID).
+		UpdateDeletedAt().
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("record external cut-off: %w", err)
+	}
+	return nil
 }
