@@ -388,7 +388,15 @@ func TestTwoWorkersOnePostgres(t *testing.T) {
 	startWorker(t, a)
 	startWorker(t, b)
 	waitFor(t, "every mail", func() bool { return len(srv.mails()) >= n })
-	time.Sleep(100 * time.Millisecond)
+	// The server has them all; the workers mark their batches sent after.
+	waitFor(t, "every row marked sent", func() bool {
+		for _, r := range rows(t, db) {
+			if r.SentAt == nil {
+				return false
+			}
+		}
+		return true
+	})
 	assertEachOnce(t, srv, n)
 
 	// Each row was claimed once.
