@@ -45,7 +45,7 @@ func parseFloodFlags(args []string, stderr io.Writer) (floodConfig, error) {
 	var c floodConfig
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "base URL of the service")
 	fs.StringVar(&c.endpoint, "endpoint", "delete", "what the flooding account hammers: "+strings.Join(floodEndpoints, ", "))
-	fs.IntVar(&c.conc, "c", 32, "concurrent flooding requests, all from one account (one address)")
+	fs.IntVar(&c.conc, "c", 32, "concurrent flooding requests, all from one account (one address); 0 measures the victims' logins alone, the baseline")
 	fs.DurationVar(&c.duration, "d", 20*time.Second, "how long the flood runs")
 	fs.IntVar(&c.victims, "victims", 4, "other users, each logging in with its correct password every -every")
 	fs.DurationVar(&c.loginEvery, "every", time.Second, "pace of each victim's logins")
@@ -56,8 +56,8 @@ func parseFloodFlags(args []string, stderr io.Writer) (floodConfig, error) {
 	switch {
 	case !slices.Contains(floodEndpoints, c.endpoint):
 		return c, fmt.Errorf("-endpoint %q: want one of %s", c.endpoint, strings.Join(floodEndpoints, ", "))
-	case c.conc < 1 || c.victims < 1 || c.duration <= 0 || c.loginEvery <= 0:
-		return c, errors.New("-c, -victims, -d and -every must be positive")
+	case c.conc < 0 || c.victims < 1 || c.duration <= 0 || c.loginEvery <= 0:
+		return c, errors.New("-victims, -d and -every must be positive, -c not negative")
 	}
 	u, err := url.Parse(c.url)
 	if err != nil || u.Host == "" {
