@@ -21,12 +21,13 @@ import (
 	"todo/platform/database"
 	"todo/platform/httpx"
 	"todo/platform/mail"
+	"todo/web"
 )
 
 // app is the service's HTTP surface and background work: the API engine
-// (the modules under /api/v1 and the operations routes), the Prometheus
-// handler served on METRICS_ADDR, the periodic jobs, and the mail worker
-// that drains the outbox.
+// (the modules under /api/v1, the operations routes and the web client's
+// page and assets), the Prometheus handler served on METRICS_ADDR, the
+// periodic jobs, and the mail worker that drains the outbox.
 type app struct {
 	api     *httpx.Engine
 	metrics http.Handler
@@ -66,6 +67,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))
 	api.Mount(e, httpx.NotFound)
+	web.Mount(e, httpx.NotFound)
 	v1 := e.Group("/api/v1", httpx.NoStore)
 	authM.Routes(v1)
 	tasksM.Routes(v1, authM.RequireUser())
