@@ -245,8 +245,10 @@ func TestSecuredOperations(t *testing.T) {
 	}
 	slices.Sort(open)
 	want := []string{
-		"GET /docs", "GET /docs/{asset}", "GET /healthz", "GET /openapi.yaml", "GET /readyz",
-		"HEAD /docs", "HEAD /docs/{asset}", "HEAD /healthz", "HEAD /openapi.yaml", "HEAD /readyz",
+		"GET /", "GET /account", "GET /assets/{version}/{name}", "GET /docs", "GET /docs/{asset}", "GET /healthz",
+		"GET /openapi.yaml", "GET /readyz", "GET /reset-password", "GET /verify-email",
+		"HEAD /", "HEAD /account", "HEAD /assets/{version}/{name}", "HEAD /docs", "HEAD /docs/{asset}", "HEAD /healthz",
+		"HEAD /openapi.yaml", "HEAD /readyz", "HEAD /reset-password", "HEAD /verify-email",
 		"POST /api/v1/auth/login", "POST /api/v1/auth/logout", "POST /api/v1/auth/password-reset/confirm",
 		"POST /api/v1/auth/password-reset/request", "POST /api/v1/auth/refresh", "POST /api/v1/auth/register", "POST /api/v1/auth/verify-email",
 	}

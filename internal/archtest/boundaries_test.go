@@ -17,6 +17,8 @@ const (
 	modulesPrefix  = "todo/modules/"
 	platformPrefix = "todo/platform/"
 	schemaPkg      = "todo/ent/schema"
+	webPkg         = "todo/web"
+	cmdPrefix      = "todo/cmd/"
 )
 
 // The reasons a violation prints; each names where the rule is explained.
@@ -34,6 +36,10 @@ const (
 		"generation depend on its own output; see docs/architecture.md"
 	whySchemaDirect = "ent/schema imports only Ent (entgo.io/ent/...), github.com/google/uuid and the " +
 		"standard library, so that it stays a plain description of tables; see docs/architecture.md"
+	whyWebClient = "web is the browser client: it uses the server only through the public REST contract " +
+		"under /api/v1, like any other client, so no module's code may end up in it; see docs/architecture.md"
+	whyWebWired = "web is mounted by cmd/todo alone: a module or platform package that imported the browser " +
+		"client would tie the server's layers to the page; see docs/architecture.md"
 )
 
 // node is one package of the import graph.
@@ -89,6 +95,8 @@ func moduleOf(pkg string) string {
 
 func inSchema(pkg string) bool { return pkg == schemaPkg || strings.HasPrefix(pkg, schemaPkg+"/") }
 
+func inWeb(pkg string) bool { return pkg == webPkg || strings.HasPrefix(pkg, webPkg+"/") }
+
 // rules are the boundaries of docs/architecture.md.
 var rules = []*rule{
 	{
@@ -123,6 +131,20 @@ var rules = []*rule{
 		},
 		direct: true,
 		why:    whySchemaDirect,
+	},
+	{
+		name:      "web imports no module",
+		from:      inWeb,
+		forbidden: func(_, to string, _ *node) bool { return strings.HasPrefix(to, modulesPrefix) },
+		why:       whyWebClient,
+	},
+	{
+		name: "only cmd/ imports web",
+		from: func(p string) bool {
+			return strings.HasPrefix(p, "todo/") && !inWeb(p) && !strings.HasPrefix(p, cmdPrefix)
+		},
+		forbidden: func(_, to string, _ *node) bool { return inWeb(to) },
+		why:       whyWebWired,
 	},
 }
 
@@ -277,7 +299,7 @@ func loadGraph(t *testing.T) graph {
 func TestBoundaries(t *testing.T) {
 	g := loadGraph(t)
 	// A renamed directory must not turn the test into one that checks nothing.
-	for _, p := range []string{"todo/modules/auth", "todo/modules/tasks", "todo/platform/httpx", "todo/platform/database", schemaPkg} {
+	for _, p := range []string{"todo/modules/auth", "todo/modules/tasks", "todo/platform/httpx", "todo/platform/database", schemaPkg, webPkg} {
 		if g[p] == nil {
 			t.Fatalf("go list did not report %s; update the rules in this file", p)
 		}

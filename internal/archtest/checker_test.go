@@ -21,13 +21,18 @@ func cleanGraph() graph {
 		"todo/platform/database/dbtest": {Imports: []string{"todo/platform/database"}},
 		"todo/ent":                      {Imports: []string{"todo/ent/schema", "todo/ent/task"}},
 		"todo/ent/task":                 {},
-		"todo/ent/schema":               {Imports: []string{"entgo.io/ent", "entgo.io/ent/schema/field", "github.com/google/uuid", "time"}},
-		"entgo.io/ent":                  {},
-		"entgo.io/ent/schema/field":     {},
-		"github.com/google/uuid":        {},
-		"fmt":                           {Standard: true},
-		"time":                          {Standard: true},
-		"testing":                       {Standard: true},
+		"todo/web": {Imports: []string{"github.com/gin-gonic/gin", "embed"},
+			TestImports: []string{"todo/platform/apitest", "testing"}},
+		"todo/cmd/todo":             {Imports: []string{"todo/web", "todo/modules/auth", "todo/modules/tasks"}},
+		"github.com/gin-gonic/gin":  {},
+		"embed":                     {Standard: true},
+		"todo/ent/schema":           {Imports: []string{"entgo.io/ent", "entgo.io/ent/schema/field", "github.com/google/uuid", "time"}},
+		"entgo.io/ent":              {},
+		"entgo.io/ent/schema/field": {},
+		"github.com/google/uuid":    {},
+		"fmt":                       {Standard: true},
+		"time":                      {Standard: true},
+		"testing":                   {Standard: true},
 	}
 }
 
@@ -120,6 +125,40 @@ func TestCheck(t *testing.T) {
 				"todo/ent/schema imports todo/ent/task (todo/ent/schema → todo/ent/task)\n\trule: ent/schema depends on nothing else in todo/",
 				"todo/ent/schema imports todo/ent/task (todo/ent/schema → todo/ent/task)\n\trule: ent/schema imports only Ent",
 			},
+		},
+		{
+			name: "web/imports-module",
+			edit: func(g graph) {
+				g["todo/web"].Imports = append(g["todo/web"].Imports, "todo/modules/auth")
+			},
+			wants: []string{"todo/web imports todo/modules/auth (todo/web → todo/modules/auth)\n" +
+				"\trule: web imports no module\n\twhy:  web is the browser client"},
+		},
+		{
+			name: "web/test-reaches-module-through-platform",
+			edit: func(g graph) {
+				g["todo/platform/apitest"].Imports = append(g["todo/platform/apitest"].Imports, "todo/modules/tasks")
+			},
+			wants: []string{
+				"todo/modules/auth depends on todo/modules/tasks (todo/modules/auth → todo/platform/apitest → todo/modules/tasks)",
+				"todo/platform/apitest imports todo/modules/tasks (todo/platform/apitest → todo/modules/tasks)\n\trule: platform imports no module",
+				"todo/web depends on todo/modules/tasks (todo/web → todo/platform/apitest → todo/modules/tasks)\n\trule: web imports no module",
+			},
+		},
+		{
+			name: "web/imported-by-module",
+			edit: func(g graph) {
+				g["todo/modules/tasks"].Imports = append(g["todo/modules/tasks"].Imports, "todo/web")
+			},
+			wants: []string{"todo/modules/tasks imports todo/web (todo/modules/tasks → todo/web)\n" +
+				"\trule: only cmd/ imports web\n\twhy:  web is mounted by cmd/todo alone"},
+		},
+		{
+			name: "web/imported-by-platform-test",
+			edit: func(g graph) {
+				g["todo/platform/httpx"].TestImports = []string{"todo/web"}
+			},
+			wants: []string{"todo/platform/httpx imports todo/web (todo/platform/httpx → todo/web)\n\trule: only cmd/ imports web"},
 		},
 		{
 			name: "schema/imports-third-party",

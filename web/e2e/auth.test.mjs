@@ -19,7 +19,7 @@ test('sign up, sign out and sign in again', async () => {
   await page.getByRole('heading', { level: 1, name: 'Create account' }).waitFor();
   await page.getByRole('textbox', { name: 'Name' }).fill('Zoë Example');
   await page.getByRole('textbox', { name: 'Email' }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('heading', { level: 1, name: 'Zoë Example' }).waitFor();
   assert.equal(await page.title(), 'Tasks – Todo');
@@ -48,17 +48,17 @@ test('errors are sentences in role=alert, never a raw body', async () => {
   await page.getByRole('button', { name: 'Create account' }).click();
   await page.getByRole('textbox', { name: 'Name' }).fill('Ann Again');
   await page.getByRole('textbox', { name: 'Email' }).fill(email.toUpperCase());
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   assert.equal(await alertText(page), 'An account with this email already exists. Sign in instead.');
 
   await page.getByRole('textbox', { name: 'Email' }).fill(uniqueEmail());
-  await page.getByLabel('Password', { exact: true }).fill('short');
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill('short');
   await page.getByRole('button', { name: 'Create account' }).click();
   await eventually(async () => assert.equal(await alertText(page), 'Use a password of 8 to 72 characters.'));
 
   await page.getByRole('textbox', { name: 'Email' }).fill('not-an-address');
-  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await eventually(async () => assert.equal(await alertText(page), 'Enter a valid email address, like name@example.com.'));
   await ctx.done();

@@ -107,7 +107,7 @@ export async function tasksOf(token, status = 'all') {
 /** signIn fills the sign-in form of a page showing it, by role and name. */
 export async function signIn(page, email, password = PASSWORD) {
   await page.getByRole('textbox', { name: 'Email' }).fill(email);
-  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(password);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 

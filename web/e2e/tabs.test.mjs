@@ -89,7 +89,7 @@ test('signing out in one tab signs out the other; signing in comes back to both'
   await two.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
 
   await two.getByRole('textbox', { name: 'Email' }).fill(email);
-  await two.getByLabel('Password', { exact: true }).fill('correct horse battery');
+  await two.getByRole('textbox', { name: 'Password', exact: true }).fill('correct horse battery');
   await two.getByRole('button', { name: 'Sign in', exact: true }).click();
   await one.getByRole('heading', { level: 1, name: 'Tab' }).waitFor();
 

@@ -17,7 +17,7 @@ function linkButton(text, onclick) {
 }
 
 /** signedOutView switches between sign in, create account and forgot password in place. */
-export function signedOutView({ notice = '' } = {}) {
+export function signedOutView({ notice = null } = {}) {
   const el = h('section', { class: 'card' });
   const view = { el, title: 'Sign in' };
   // The email typed on one form follows to the others.
@@ -35,8 +35,9 @@ export function signedOutView({ notice = '' } = {}) {
     const mail = input('email', 'email', 'username', { value: email, oninput: (e) => { email = e.target.value; } });
     const pass = input('password', 'password', 'current-password');
     const alert = alertBox();
-    if (notice) alert.show(notice);
+    if (notice?.error) alert.show(notice.text);
     const form = h('form', { novalidate: true },
+      notice && !notice.error ? h('p', { role: 'status', class: 'done', text: notice.text }) : null,
       field('Email', mail),
       field('Password', pass),
       alert.el,

@@ -12,8 +12,8 @@ const root = document.getElementById('app');
 const header = h('header', { class: 'bar' });
 const main = h('main', { id: 'main' });
 let firstRender = true;
-// A message for the next signed-out view ("Your session has ended…").
-let notice = '';
+// A message for the next signed-out view: {text, error}.
+let notice = null;
 
 /** navigate shows path's view and records it in the history. */
 export function navigate(path) {
@@ -59,7 +59,7 @@ function render() {
   else if (path === '/verify-email') view = verifyView({ navigate });
   else if (!user) {
     view = signedOutView({ notice });
-    notice = '';
+    notice = null;
   } else if (path === '/account') view = accountView();
   else view = tasksView({ user });
   replace(main, view.el);
@@ -78,8 +78,8 @@ session.onChange((s, reason) => {
     });
     return;
   }
-  if (reason === 'expired') notice = 'Your session has ended. Sign in again.';
-  if (reason === 'deleted') notice = 'Your account and its tasks are deleted.';
+  if (reason === 'expired') notice = { text: 'Your session has ended. Sign in again.', error: true };
+  if (reason === 'deleted') notice = { text: 'Your account and its tasks are deleted.', error: false };
   if (!s && location.pathname === '/account') history.replaceState(null, '', '/');
   render();
 });
