@@ -6,7 +6,7 @@ TOOL = $(GO) tool -modfile=tools/go.mod
 # The npm linters of the OpenAPI document, pinned in api/package.json: `npm ci --prefix api`.
 API_NODE_BIN = api/node_modules/.bin
 
-.PHONY: run test build vet lint lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status
+.PHONY: run test build vet lint lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status e2e-deps screenshots
 
 ## run: serve the API on 127.0.0.1:8080 (embedded SQLite under ./data unless DATABASE_URL is set)
 run:
@@ -19,8 +19,9 @@ run:
 COVERPROFILE ?= coverage.out
 
 ## test: vet, lint, the tidy and generated-code checks, then every test with the race detector (the
-## OpenAPI linters and oapi-codegen on the served document among them), and the coverage total
-test: check-api-tools vet lint check-tidy check-generate
+## OpenAPI linters and oapi-codegen on the served document among them, and the web client's browser
+## tests, which need node, npm and /usr/bin/chromium), and the coverage total
+test: check-api-tools vet lint check-tidy check-generate e2e-deps
 	$(GO) test -race -count=1 -covermode=atomic -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@awk 'NR == 1 || !/^todo\/ent\// || /^todo\/ent\/schema\//' $(COVERPROFILE) > $(COVERPROFILE).tmp && mv $(COVERPROFILE).tmp $(COVERPROFILE)
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1 | sed 's/^total:[[:space:]]*(statements)[[:space:]]*/coverage: total of statements (generated Ent code excluded): /'
@@ -51,6 +52,22 @@ cover:
 
 build:
 	$(GO) build -o bin/todo ./cmd/todo
+
+# The web client's browser tests (web/e2e) use playwright-core and axe-core from npm, pinned in
+# package-lock.json; npm ci runs again only when that file changes. No browser is downloaded: the
+# tests drive Debian's /usr/bin/chromium.
+E2E_DIR := web/e2e
+
+## e2e-deps: install the browser tests' npm packages (npm ci in web/e2e) when the lock file changed
+e2e-deps: $(E2E_DIR)/node_modules/.package-lock.json
+
+$(E2E_DIR)/node_modules/.package-lock.json: $(E2E_DIR)/package.json $(E2E_DIR)/package-lock.json
+	cd $(E2E_DIR) && npm ci --no-audit --no-fund
+	@touch $@
+
+## screenshots: serve a throwaway account on a temporary SQLite file and write docs/screenshots/*.png
+screenshots: build e2e-deps
+	node $(E2E_DIR)/screenshots.mjs bin/todo docs/screenshots
 
 vet:
 	$(GO) vet ./...

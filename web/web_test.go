@@ -282,3 +282,25 @@ func TestMountNeedsNotFound(t *testing.T) {
 }
 
 func hdr(k, v string) http.Header { return http.Header{k: {v}} }
+
+// TestFirstLoadBudget: everything a first visit downloads (the page and
+// every asset it names, as sent to a browser that accepts gzip) stays under
+// 100 KB. Run with -v to see the figure.
+func TestFirstLoadBudget(t *testing.T) {
+	site := mustLoad(t)
+	sent := func(f *file) int {
+		if f.gz != nil {
+			return len(f.gz)
+		}
+		return len(f.plain)
+	}
+	total, plain := sent(site.page), len(site.page.plain)
+	for _, f := range site.assets {
+		total += sent(f)
+		plain += len(f.plain)
+	}
+	t.Logf("first load: %d bytes gzipped (%d uncompressed) in %d files", total, plain, len(site.assets)+1)
+	if total > 100_000 {
+		t.Errorf("first load is %d bytes gzipped, over the 100 KB budget", total)
+	}
+}

@@ -33,7 +33,8 @@ export function launch() {
  */
 export async function context(browser, options = {}) {
   const ctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1000, height: 760 }, ...options });
-  ctx.setDefaultTimeout(10_000);
+  // Generous: a shared, busy machine can be slow; a failure takes this long.
+  ctx.setDefaultTimeout(20_000);
   const problems = [];
   const origin = new URL(BASE).origin;
   const watch = (page) => {
@@ -161,7 +162,7 @@ export async function titles(page) {
 }
 
 /** eventually polls fn until it returns without throwing, or rethrows after timeout ms. */
-export async function eventually(fn, timeout = 10_000) {
+export async function eventually(fn, timeout = 20_000) {
   const end = Date.now() + timeout;
   for (;;) {
     try {

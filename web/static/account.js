@@ -200,7 +200,7 @@ function email(user) {
   }
   const status = statusLine();
   const alert = alertBox();
-  const send = h('button', { type: 'button', class: 'ghost', text: 'Send verification email' });
+  const send = h('button', { type: 'button', class: 'link', text: 'Send verification email' });
   send.addEventListener('click', async () => {
     alert.clear();
     try {
@@ -210,6 +210,6 @@ function email(user) {
       alert.show(describe(err, { not_found: 'This server cannot send confirmation mail.' }));
     }
   });
-  line.append(h('span', { class: 'badge muted', text: 'not verified' }));
-  return h('div', {}, line, send, status.el, alert.el);
+  line.append(h('span', { class: 'badge muted', text: 'not verified' }), ' ', send);
+  return h('div', { class: 'email-block' }, line, status.el, alert.el);
 }

@@ -192,7 +192,7 @@ export function tasksView({ user }) {
     const actions = h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'ghost', disabled: saving, onclick: () => startEdit(item) }, 'Edit', h('span', { class: 'vh', text: ` ${t.title}` })),
       h('button', { type: 'button', class: 'ghost danger', disabled: saving, onclick: () => remove(item) }, 'Delete', h('span', { class: 'vh', text: ` ${t.title}` })));
-    li.classList.toggle('done', t.completed);
+    li.classList.toggle('completed', t.completed);
     li.classList.toggle('saving', saving);
     replace(li, box, body, actions);
   }
