@@ -44,6 +44,15 @@ test('add with Enter and with the Add button; newest first; the box is cleared',
   assert.equal(await alertText(page), 'Type a task first.');
   await page.reload();
   assert.deepEqual(await titles(page), ['Call mom', 'Buy milk']);
+
+  // A title is text, whatever it looks like.
+  const markup = '<img src=x onerror="window.pwned=1"> & “quotes”';
+  await newTask(page).fill(markup);
+  await newTask(page).press('Enter');
+  await page.getByRole('checkbox', { name: markup, exact: true }).waitFor();
+  await page.getByRole('button', { name: `Edit ${markup}`, exact: true }).waitFor();
+  assert.equal(await page.locator('img').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined);
   await ctx.done();
 });
 

@@ -84,16 +84,14 @@ export async function register(name, email, password) {
 
 /** signOut ends the session on the server (best effort) and in every tab. */
 export async function signOut() {
-  await session.withRefreshToken(async (refreshToken) => {
-    if (refreshToken) {
-      try {
-        await open('POST', '/auth/logout', { refresh_token: refreshToken });
-      } catch {
-        // Offline: the tokens are forgotten here all the same.
-      }
+  await session.finish(async (refreshToken) => {
+    if (!refreshToken) return;
+    try {
+      await open('POST', '/auth/logout', { refresh_token: refreshToken });
+    } catch {
+      // Offline: the tokens are forgotten here all the same.
     }
   });
-  await session.end('signed-out');
 }
 
 export const requestReset = (email) => open('POST', '/auth/password-reset/request', { email });

@@ -15,7 +15,7 @@ const DB = 'todo';
 const STORE = 'kv';
 const KEY = 'session';
 const LEASE = 'lease';
-const SKEW_MS = 15_000; // renew this long before the access token expires
+const SKEW_MS = 15_000; // renew this long before the access token expires (at most a quarter of its life)
 const LEASE_MS = 40_000; // longer than a refresh may take (REFRESH_TIMEOUT_MS)
 const REFRESH_TIMEOUT_MS = 30_000;
 
@@ -135,13 +135,17 @@ function valid(s) {
 }
 
 function fromPair(pair) {
+  const life = pair.expires_in * 1000;
   return {
     access_token: pair.access_token,
     refresh_token: pair.refresh_token,
-    expires_at: Date.now() + pair.expires_in * 1000,
+    expires_at: Date.now() + life,
+    skew: Math.min(SKEW_MS, life / 4),
     user: pair.user,
   };
 }
+
+const fresh = (s) => s.expires_at - (s.skew ?? SKEW_MS) > Date.now();
 
 function emit(reason) {
   for (const w of watchers) w(current, reason);
@@ -211,7 +215,7 @@ export async function end(reason) {
  */
 export async function pair() {
   if (!current) throw new SignedOut('signed-out');
-  if (current.expires_at - SKEW_MS > Date.now()) return current;
+  if (fresh(current)) return current;
   return renew(current);
 }
 
@@ -240,7 +244,7 @@ async function renewLocked(stale) {
     }
     throw new SignedOut('expired');
   }
-  if (s.refresh_token !== stale.refresh_token && s.expires_at - SKEW_MS > Date.now()) {
+  if (s.refresh_token !== stale.refresh_token && fresh(s)) {
     current = s;
     return s;
   }
@@ -278,12 +282,17 @@ async function renewLocked(stale) {
 }
 
 /**
- * withRefreshToken runs fn(refreshToken) under the lock with the newest
- * stored refresh token, so that signing out never races a renewal.
+ * finish ends the session in every tab: under the lock, so that no renewal
+ * runs meanwhile, it passes the newest stored refresh token to fn (which
+ * logs it out on the server) and forgets the pair.
  */
-export function withRefreshToken(fn) {
-  return exclusive(async () => {
+export async function finish(fn) {
+  await exclusive(async () => {
     const s = valid(await read(KEY).catch(() => null));
-    return fn(s?.refresh_token ?? null);
+    await fn(s?.refresh_token ?? null);
+    current = null;
+    await write(KEY, undefined).catch(() => {});
   });
+  announce();
+  emit('signed-out');
 }

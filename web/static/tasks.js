@@ -139,7 +139,8 @@ export function tasksView({ user }) {
   }
 
   const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) loadMore();
+    if (!el.isConnected) observer.disconnect(); // the view was left
+    else if (entries.some((e) => e.isIntersecting)) loadMore();
   }, { rootMargin: '0px 0px 400px 0px' });
 
   function reset() {
