@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,7 @@ func TestWebClient(t *testing.T) {
 
 	t.Run("sqlite", func(t *testing.T) {
 		base, out, stop := startServe(t, env(map[string]string{"DATA_DIR": t.TempDir()}))
+		checkPageRoutes(t, base)
 		runBrowserTests(t, node, chromium, base, files)
 		if err := stop(); err != nil {
 			t.Errorf("serve: %v\n%s", err, out.text())
@@ -72,6 +74,32 @@ func TestWebClient(t *testing.T) {
 			t.Errorf("serve: %v\n%s", err, out.text())
 		}
 	})
+}
+
+// checkPageRoutes: beside the page, the API and operations routes answer as
+// before: unknown paths are problem+json 404s, and the API keeps its own CSP.
+func checkPageRoutes(t *testing.T, base string) {
+	t.Helper()
+	for _, tc := range []struct{ path, ctype, csp string }{
+		{"/", "text/html; charset=utf-8", "script-src 'self'"},
+		{"/verify-email?token=x", "text/html; charset=utf-8", "script-src 'self'"},
+		{"/healthz", "application/json", "default-src 'none'; frame-ancestors 'none'"},
+		{"/api/v1/nope", "application/problem+json", "default-src 'none'; frame-ancestors 'none'"},
+		{"/nope", "application/problem+json", "default-src 'none'; frame-ancestors 'none'"},
+		{"/account/x", "application/problem+json", "default-src 'none'; frame-ancestors 'none'"},
+	} {
+		res, err := http.Get(base + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.ctype) {
+			t.Errorf("GET %s: Content-Type %q, want %s", tc.path, ct, tc.ctype)
+		}
+		if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, tc.csp) {
+			t.Errorf("GET %s: CSP %q, want it to contain %s", tc.path, csp, tc.csp)
+		}
+	}
 }
 
 // runBrowserTests runs node --test on files against base, logging the

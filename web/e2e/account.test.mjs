@@ -86,8 +86,11 @@ test('delete account: asks for the password, then everything is gone', async () 
   await page.getByRole('button', { name: 'Delete account', exact: true }).click();
   const pass = page.getByRole('textbox', { name: 'Password', exact: true });
   assert.equal(await pass.evaluate((el) => el === document.activeElement), true);
-  // Cancel puts things back.
+  // Cancel, or Escape, puts things back.
   await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('button', { name: 'Delete account', exact: true }).click();
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Delete account');
   await page.getByRole('button', { name: 'Delete account', exact: true }).click();
   await pass.fill('wrong password');
   await page.getByRole('button', { name: 'Delete account forever' }).click();

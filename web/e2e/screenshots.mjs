@@ -17,7 +17,7 @@ if (!binary || !outDir) {
 }
 const data = mkdtempSync(join(tmpdir(), 'todo-shots-'));
 const server = spawn(resolve(binary), ['serve'], {
-  env: { ...process.env, HTTP_ADDR: '127.0.0.1:0', DATA_DIR: data, AUTH_BCRYPT_COST: '4', LOG_FORMAT: 'json' },
+  env: { ...process.env, HTTP_ADDR: '127.0.0.1:0', METRICS_ADDR: '127.0.0.1:0', DATA_DIR: data, AUTH_BCRYPT_COST: '4', LOG_FORMAT: 'json' },
   stdio: ['ignore', 'pipe', 'inherit'],
 });
 const addr = await new Promise((res, rej) => {

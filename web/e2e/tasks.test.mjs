@@ -43,7 +43,7 @@ test('add with Enter and with the Add button; newest first; the box is cleared',
   await newTask(page).press('Enter');
   assert.equal(await alertText(page), 'Type a task first.');
   await page.reload();
-  assert.deepEqual(await titles(page), ['Call mom', 'Buy milk']);
+  await eventually(async () => assert.deepEqual(await titles(page), ['Call mom', 'Buy milk']));
 
   // A title is text, whatever it looks like.
   const markup = '<img src=x onerror="window.pwned=1"> & “quotes”';

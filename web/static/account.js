@@ -165,6 +165,9 @@ export function accountView() {
         replace(holder, start);
         start.focus();
       });
+      form.addEventListener('keydown', (e) => {
+        if (e.key === 'Escape') cancel.click();
+      });
       form.addEventListener('submit', (e) => {
         e.preventDefault();
         if (!pass.value) {
