@@ -59,8 +59,13 @@ test('add with Enter and with the Add button; newest first; the box is cleared',
 test('toggle and the three filters', async () => {
   const { ctx, page, token } = await start('Ann', ['one', 'two', 'three']);
   assert.equal(await pressed(page, 'All'), 'true');
+  // Clicked twice in a row: both PATCHes go, in order, and the last click stands.
+  const one = page.getByRole('checkbox', { name: 'one' });
+  await one.click();
+  await one.click();
   await page.getByRole('checkbox', { name: 'two' }).check();
   await eventually(async () => assert.deepEqual((await tasksOf(token, 'completed')).map((t) => t.title), ['two']));
+  assert.equal(await one.isChecked(), false);
   assert.equal(await page.getByRole('checkbox', { name: 'two' }).isChecked(), true);
 
   await page.getByRole('button', { name: 'Pending', exact: true }).click();
@@ -137,6 +142,15 @@ test('delete offers Undo; Undo keeps the task; without it the task is deleted', 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
   await eventually(async () => assert.deepEqual(await tasksOf(token), []));
+  await ctx.done();
+});
+
+test('closing the page sends a delete still waiting for Undo', async () => {
+  const { ctx, page, token } = await start('Ann', ['keep', 'drop']);
+  await page.getByRole('button', { name: 'Delete drop' }).click();
+  await page.getByRole('button', { name: 'Undo' }).waitFor();
+  await page.close();
+  await eventually(async () => assert.deepEqual((await tasksOf(token)).map((t) => t.title), ['keep']));
   await ctx.done();
 });
 

@@ -54,11 +54,13 @@ export async function open(method, path, body) {
 /**
  * call calls an endpoint as the signed-in user. A 401 renews the access
  * token once (another tab may already have) and retries; a second 401 ends
- * the session.
+ * the session. With keepalive (a request that must outlive the page) the
+ * pair is never renewed.
  */
 export async function call(method, path, opts = {}) {
-  let pair = await session.pair();
+  let pair = opts.keepalive ? session.stored() : await session.pair();
   let res = await send(method, path, { ...opts, token: pair.access_token });
+  if (res.status === 401 && opts.keepalive) throw new ApiError(401, { code: 'unauthorized' });
   if (res.status === 401) {
     pair = await session.renew(pair);
     res = await send(method, path, { ...opts, token: pair.access_token });

@@ -219,6 +219,17 @@ export async function pair() {
   return renew(current);
 }
 
+/**
+ * stored returns the pair as it is, never renewing it: for requests sent as
+ * the page goes away, when a refresh whose answer never arrived would leave
+ * only a spent refresh token behind (and the server ends a session whose
+ * spent token comes back).
+ */
+export function stored() {
+  if (!current) throw new SignedOut('signed-out');
+  return current;
+}
+
 let renewing = null;
 
 /**

@@ -265,16 +265,23 @@ export function tasksView({ user }) {
   }
 
   // Toggle: PATCH completed to the box's new state (not POST /toggle), so a
-  // click means "done" or "not done" even if another device flipped it.
-  async function toggle(item, completed) {
+  // click means "done" or "not done" even if another device flipped it. One
+  // row's PATCHes go one after another, so the last click is the state that
+  // stays, on the server and here.
+  function toggle(item, completed) {
     const before = item.task;
     item.task = { ...before, completed, completed_at: completed ? new Date().toISOString() : null };
     let index = -1;
     if (matches(filter, item.task)) fill(item);
     else index = detach(item);
     if (item.li.isConnected) item.li.querySelector('input').focus();
+    item.queue = (item.queue ?? Promise.resolve()).then(() => sendToggle(item, before, completed, index));
+  }
+
+  async function sendToggle(item, before, completed, index) {
     try {
       const res = await api.updateTask(before.id, { completed });
+      if (item.task.completed !== completed) return; // a later click is on its way
       item.task = res.task;
       item.etag = res.etag;
       if (item.li.isConnected) fill(item);
