@@ -4,23 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { alertText, api, context, eventually, launch, register, seed, signedIn, taskList, tasksOf, titles } from './lib.mjs';
+import { alertText, api, eventually, launch, startWithTasks, tasksOf, titles } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-async function start(name = 'Ann', seedTitles = []) {
-  const ctx = await context(browser);
-  const acct = await register(name);
-  const seeded = await seed(acct.access_token, seedTitles);
-  const page = await signedIn(ctx, acct.email, name);
-  await taskList(page).waitFor();
-  return { ctx, page, token: acct.access_token, seeded };
-}
-
 test('a change made elsewhere during an edit is shown, not overwritten (412)', async () => {
-  const { ctx, page, token, seeded } = await start('Ann', ['Draft report']);
+  const { ctx, page, token, seeded } = await startWithTasks(browser, 'Ann', ['Draft report']);
   const [task] = seeded;
   // Let the page fetch the version it edits, then change the task behind its back.
   const fetched = page.waitForResponse((r) => r.url().endsWith(`/tasks/${task.id}`) && r.request().method() === 'GET');
@@ -49,7 +40,7 @@ test('a change made elsewhere during an edit is shown, not overwritten (412)', a
 });
 
 test('opening an edit after a change made elsewhere shows the newer title', async () => {
-  const { ctx, page, token, seeded } = await start('Ann', ['Old title']);
+  const { ctx, page, token, seeded } = await startWithTasks(browser, 'Ann', ['Old title']);
   assert.equal((await api('PATCH', `/tasks/${seeded[0].id}`, { token, body: { title: 'New title' } })).status, 200);
   await page.getByRole('button', { name: 'Edit Old title' }).click();
   const box = page.getByRole('textbox', { name: 'Title', exact: true });
@@ -62,7 +53,7 @@ test('opening an edit after a change made elsewhere shows the newer title', asyn
 
 test('more tasks load as the list scrolls to its end, in the API\'s order', async () => {
   const many = Array.from({ length: 60 }, (_, i) => `task ${String(i + 1).padStart(2, '0')}`);
-  const { ctx, page, token } = await start('Ann', many);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', many);
   const expected = many.slice().reverse();
   await eventually(async () => assert.equal((await titles(page)).length, 25, 'one page of 25 at first'));
   // Scroll to the end until nothing more comes.

@@ -153,7 +153,20 @@ export async function storedSession(page, change = null, { announce = false } = 
   return value;
 }
 
-/** tasks is the list named Tasks. */
+/**
+ * startWithTasks makes an account with the given tasks (oldest first)
+ * through the API and signs it in on a new context's page, showing the list.
+ */
+export async function startWithTasks(browser, name = 'Ann', seedTitles = []) {
+  const ctx = await context(browser);
+  const acct = await register(name);
+  const seeded = await seed(acct.access_token, seedTitles);
+  const page = await signedIn(ctx, acct.email, name);
+  await taskList(page).waitFor();
+  return { ctx, page, token: acct.access_token, seeded };
+}
+
+/** taskList is the list named Tasks. */
 export const taskList = (page) => page.getByRole('list', { name: 'Tasks' });
 
 /** titles returns the accessible names of the checkboxes in the Tasks list, in order. */

@@ -4,28 +4,17 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import {
-  alertText, context, eventually, launch, register, seed, signedIn, taskList, tasksOf, titles,
-} from './lib.mjs';
+import { alertText, eventually, launch, startWithTasks, tasksOf, titles } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-async function start(name = 'Ann', seedTitles = []) {
-  const ctx = await context(browser);
-  const acct = await register(name);
-  const seeded = await seed(acct.access_token, seedTitles);
-  const page = await signedIn(ctx, acct.email, name);
-  await taskList(page).waitFor();
-  return { ctx, page, token: acct.access_token, seeded };
-}
-
 const newTask = (page) => page.getByRole('textbox', { name: 'New task' });
 const pressed = (page, name) => page.getByRole('button', { name, exact: true }).getAttribute('aria-pressed');
 
 test('add with Enter and with the Add button; newest first; the box is cleared', async () => {
-  const { ctx, page, token } = await start();
+  const { ctx, page, token } = await startWithTasks(browser);
   await page.getByText('No tasks yet. Add one above.').waitFor();
   await newTask(page).fill('Buy milk');
   await newTask(page).press('Enter');
@@ -57,7 +46,7 @@ test('add with Enter and with the Add button; newest first; the box is cleared',
 });
 
 test('toggle and the three filters', async () => {
-  const { ctx, page, token } = await start('Ann', ['one', 'two', 'three']);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', ['one', 'two', 'three']);
   assert.equal(await pressed(page, 'All'), 'true');
   // Clicked twice in a row: both PATCHes go, in order, and the last click stands.
   const one = page.getByRole('checkbox', { name: 'one' });
@@ -90,7 +79,7 @@ test('toggle and the three filters', async () => {
 });
 
 test('inline edit: Enter saves, Escape cancels, by keyboard', async () => {
-  const { ctx, page, token } = await start('Ann', ['Buy milk']);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', ['Buy milk']);
   await page.getByRole('button', { name: 'Edit Buy milk' }).focus();
   await page.keyboard.press('Enter');
   const box = page.getByRole('textbox', { name: 'Title', exact: true });
@@ -113,7 +102,7 @@ test('inline edit: Enter saves, Escape cancels, by keyboard', async () => {
 });
 
 test('delete offers Undo; Undo keeps the task; without it the task is deleted', async () => {
-  const { ctx, page, token } = await start('Ann', ['first', 'second', 'third']);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', ['first', 'second', 'third']);
   await page.getByRole('button', { name: 'Delete second' }).click();
   assert.deepEqual(await titles(page), ['third', 'first']);
   const status = page.getByRole('status').filter({ hasText: 'Deleted “second”.' });
@@ -146,7 +135,7 @@ test('delete offers Undo; Undo keeps the task; without it the task is deleted', 
 });
 
 test('closing the page sends a delete still waiting for Undo', async () => {
-  const { ctx, page, token } = await start('Ann', ['keep', 'drop']);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', ['keep', 'drop']);
   await page.getByRole('button', { name: 'Delete drop' }).click();
   await page.getByRole('button', { name: 'Undo' }).waitFor();
   await page.close();
@@ -155,7 +144,7 @@ test('closing the page sends a delete still waiting for Undo', async () => {
 });
 
 test('a change the server refuses is rolled back with a message', async () => {
-  const { ctx, page, token } = await start('Ann', ['steady']);
+  const { ctx, page, token } = await startWithTasks(browser, 'Ann', ['steady']);
   // The next PATCH fails as if the database were down.
   await page.route('**/api/v1/tasks/*', (route) => (route.request().method() === 'PATCH'
     ? route.fulfill({ status: 503, contentType: 'application/problem+json', headers: { 'Retry-After': '2' }, body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'unavailable' }) })
