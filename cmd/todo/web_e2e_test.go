@@ -31,7 +31,7 @@ var e2eDir = filepath.Join("..", "..", "web", "e2e")
 func TestWebClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Fatal("node is not installed; the browser tests need Node.js 18 or newer (bash .ci/run installs it)")
+		t.Fatal("node is not installed; the browser tests need Node.js 20.10 or newer (bash .ci/run installs it)")
 	}
 	chromium := cmp.Or(os.Getenv("CHROMIUM"), "/usr/bin/chromium")
 	if _, err := os.Stat(chromium); err != nil { //nolint:gosec // G703: the tester's own CHROMIUM setting
