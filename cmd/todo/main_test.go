@@ -83,6 +83,12 @@ func envFunc(kv map[string]string) func(string) string {
 // stop function that returns run's error.
 func startServe(t *testing.T, env map[string]string) (string, *lineWriter, func() error) {
 	t.Helper()
+	return startServeTee(t, env, nil)
+}
+
+// startServeTee is startServe whose log also goes to tee, when not nil.
+func startServeTee(t *testing.T, env map[string]string, tee io.Writer) (string, *lineWriter, func() error) {
+	t.Helper()
 	env["HTTP_ADDR"] = "127.0.0.1:0"
 	if _, ok := env["METRICS_ADDR"]; !ok {
 		env["METRICS_ADDR"] = "127.0.0.1:0"
@@ -94,9 +100,13 @@ func startServe(t *testing.T, env map[string]string) (string, *lineWriter, func(
 		env["AUTH_BCRYPT_COST"] = "4"
 	}
 	out := newLineWriter()
+	var log io.Writer = out
+	if tee != nil {
+		log = io.MultiWriter(out, tee)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve"}, envFunc(env), out, io.Discard) }()
+	go func() { done <- run(ctx, []string{"serve"}, envFunc(env), log, io.Discard) }()
 	select {
 	case addr := <-out.addr:
 		stop := func() error {

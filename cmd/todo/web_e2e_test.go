@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -59,9 +60,10 @@ func TestWebClient(t *testing.T) {
 	}
 
 	t.Run("sqlite", func(t *testing.T) {
-		base, out, stop := startServe(t, env(map[string]string{"DATA_DIR": t.TempDir()}))
+		mails := newMailLog(t)
+		base, out, stop := startServeTee(t, env(map[string]string{"DATA_DIR": t.TempDir()}), mails)
 		checkPageRoutes(t, base)
-		runBrowserTests(t, node, chromium, base, files)
+		runBrowserTests(t, node, chromium, base, files, "TODO_MAIL_LOG="+mails.path)
 		if err := stop(); err != nil {
 			t.Errorf("serve: %v\n%s", err, out.text())
 		}
@@ -74,6 +76,48 @@ func TestWebClient(t *testing.T) {
 			t.Errorf("serve: %v\n%s", err, out.text())
 		}
 	})
+}
+
+// mailLog receives the server's log and keeps the lines of the mails it
+// writes there (no MAIL_SMTP_URL: the embedded default), one JSON record a
+// line, in a file the browser tests read the verification and reset links
+// from (TODO_MAIL_LOG).
+type mailLog struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	buf  []byte
+}
+
+func newMailLog(t *testing.T) *mailLog {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mails.jsonl")
+	f, err := os.Create(path) //nolint:gosec // G304: a file in the test's own temporary directory
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return &mailLog{path: path, f: f}
+}
+
+func (m *mailLog) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.buf = append(m.buf, p...)
+	for {
+		i := bytes.IndexByte(m.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := m.buf[:i+1]
+		if bytes.Contains(line, []byte(`"msg":"mail (`)) {
+			if _, err := m.f.Write(line); err != nil {
+				return 0, err
+			}
+		}
+		m.buf = m.buf[i+1:]
+	}
+	return len(p), nil
 }
 
 // checkPageRoutes: beside the page, the API and operations routes answer as
@@ -104,7 +148,7 @@ func checkPageRoutes(t *testing.T, base string) {
 
 // runBrowserTests runs node --test on files against base, logging the
 // report as it comes, and fails t unless every test passed.
-func runBrowserTests(t *testing.T, node, chromium, base string, files []string) {
+func runBrowserTests(t *testing.T, node, chromium, base string, files []string, env ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
@@ -115,6 +159,7 @@ func runBrowserTests(t *testing.T, node, chromium, base string, files []string) 
 	cmd := exec.CommandContext(ctx, node, args...)
 	cmd.Dir = e2eDir
 	cmd.Env = append(os.Environ(), "TODO_URL="+base, "CHROMIUM="+chromium, "NO_COLOR=1", "FORCE_COLOR=0")
+	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw

@@ -6,6 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 export const BASE = process.env.TODO_URL;
@@ -194,4 +195,22 @@ export async function alertText(scope) {
   const text = (await el.first().textContent()).trim();
   assert.doesNotMatch(text, /[{}]|"code"|problem/, `the alert shows a raw body: ${text}`);
   return text;
+}
+
+/**
+ * mailToken waits for the newest mail to `to` that links to path
+ * (/verify-email or /reset-password) and returns the link's token. The mails
+ * are the server's log records of them (no MAIL_SMTP_URL), in the file
+ * TODO_MAIL_LOG names.
+ */
+export async function mailToken(to, path, { after = 0 } = {}) {
+  const file = process.env.TODO_MAIL_LOG;
+  if (!file) throw new Error('TODO_MAIL_LOG is not set: it names the file of the server\'s mail log lines');
+  const link = new RegExp(`${path}\\?token=([A-Za-z0-9_-]+)`);
+  return eventually(() => {
+    const mails = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
+      .filter((m) => m.to === to && link.test(m.body));
+    assert.ok(mails.length > after, `${mails.length} mails to ${to} link to ${path}; waiting for more than ${after}`);
+    return { token: mails.at(-1).body.match(link)[1], count: mails.length };
+  });
 }

@@ -191,11 +191,19 @@ export async function begin(pair) {
   emit('signed-in');
 }
 
-/** setUser stores a changed user record, keeping whatever tokens are newest. */
+/**
+ * setUser stores a changed user record, keeping whatever tokens are newest.
+ * Answers can arrive out of order (a GET /users/me sent before a rename or a
+ * verification may come back after it): a record older than the stored one,
+ * by updated_at, is ignored.
+ */
 export async function setUser(u) {
   current = await update(KEY, (s) => {
-    const next = valid(s) ? { ...s, user: u } : s;
-    return [next, valid(next)];
+    if (!valid(s)) return [s, null];
+    // The contract's timestamps have a fixed form, so they sort as strings.
+    const older = s.user.updated_at && u.updated_at && u.updated_at < s.user.updated_at;
+    const next = older ? s : { ...s, user: u };
+    return [next, next];
   });
   announce();
   emit(current ? 'user' : 'signed-out');
