@@ -92,7 +92,7 @@ type mailLog struct {
 func newMailLog(t *testing.T) *mailLog {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "mails.jsonl")
-	f, err := os.Create(path) //nolint:gosec // G304: a file in the test's own temporary directory
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
