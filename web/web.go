@@ -76,8 +76,9 @@ type site struct {
 	assets  map[string]*file
 }
 
-// Mount registers GET and HEAD for every path in Pages and for
-// /assets/:version/*name on r, which should be the engine's root. notFound
+// Mount registers GET for every path in Pages and for /assets/:version/*name
+// on r, which should be the engine's root (an httpx.Engine, which answers HEAD
+// on every GET route). notFound
 // answers a request for an asset that does not exist (or of another
 // version); pass the handler the engine gives unknown routes, so that every
 // 404 is the same problem+json. It panics if the embedded files cannot be
@@ -92,11 +93,8 @@ func Mount(r gin.IRoutes, notFound gin.HandlerFunc) {
 	}
 	for _, p := range Pages {
 		r.GET(p, s.servePage)
-		r.HEAD(p, s.servePage)
 	}
-	asset := s.serveAsset(notFound)
-	r.GET(assetPrefix+":version/*name", asset)
-	r.HEAD(assetPrefix+":version/*name", asset)
+	r.GET(assetPrefix+":version/*name", s.serveAsset(notFound))
 }
 
 // load reads every file of fsys's static/ directory, names the version after
@@ -213,9 +211,7 @@ func send(c *gin.Context, f *file) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	c.Status(http.StatusOK)
-	if c.Request.Method != http.MethodHead {
-		_, _ = c.Writer.Write(body)
-	}
+	_, _ = c.Writer.Write(body) // dropped by net/http for a HEAD
 }
 
 // acceptsGzip reports whether an Accept-Encoding value allows gzip: listed

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"log/slog"
 	"net/http"
 	"path"
 	"regexp"
@@ -12,27 +13,22 @@ import (
 	"testing/fstest"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"todo/platform/apitest"
+	"todo/platform/config"
+	"todo/platform/httpx"
 )
 
-// engine mounts the web routes on an engine with what the shared middleware
-// gives in the real server: X-Request-ID, the API's CSP, problem+json 404s.
-func engine() *gin.Engine {
-	gin.SetMode(gin.TestMode)
-	e := gin.New()
-	e.RedirectTrailingSlash = false
-	e.RedirectFixedPath = false
-	e.Use(func(c *gin.Context) {
-		c.Header("X-Request-ID", "test-req")
-		c.Header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	})
-	notFound := func(c *gin.Context) {
-		c.Header("Content-Type", "application/problem+json")
-		c.AbortWithStatusJSON(http.StatusNotFound, gin.H{"type": "about:blank", "title": "Not Found", "status": 404, "code": "not_found"})
+// engine mounts the web routes on the server's engine: its request ids, the
+// API's CSP, problem+json 404s and HEAD on every GET route.
+func engine(t *testing.T) *httpx.Engine {
+	t.Helper()
+	e, err := httpx.NewEngine(config.HTTP{}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.NoRoute(notFound)
-	Mount(e, notFound)
+	Mount(e, httpx.NotFound)
 	return e
 }
 
@@ -59,7 +55,7 @@ func gunzip(t *testing.T, b []byte) []byte {
 }
 
 func TestPages(t *testing.T) {
-	s := apitest.New(t, engine())
+	s := apitest.New(t, engine(t))
 	site := mustLoad(t)
 	for _, p := range Pages {
 		t.Run("GET"+p, func(t *testing.T) {
@@ -105,7 +101,7 @@ func TestPages(t *testing.T) {
 }
 
 func TestAssets(t *testing.T) {
-	s := apitest.New(t, engine())
+	s := apitest.New(t, engine(t))
 	site := mustLoad(t)
 	if len(site.assets) < 5 {
 		t.Fatalf("%d assets embedded", len(site.assets))
