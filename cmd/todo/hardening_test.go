@@ -61,8 +61,11 @@ func TestMetricsAddrBeyondLoopbackNeedsToken(t *testing.T) {
 	if _, err := config.Load(envFunc(map[string]string{"METRICS_ADDR": "0.0.0.0:9090", "METRICS_TOKEN": "t"})); err != nil {
 		t.Fatalf("with a token: %v", err)
 	}
-	if _, err := config.Load(envFunc(map[string]string{"METRICS_ADDR": ""})); err != nil {
-		t.Fatalf("empty (no metrics): %v", err)
+	for v, want := range map[string]string{"off": "", "OFF": "", "": "127.0.0.1:9464", "127.0.0.1:0": "127.0.0.1:0"} {
+		cfg, err := config.Load(envFunc(map[string]string{"METRICS_ADDR": v}))
+		if err != nil || cfg.HTTP.MetricsAddr != want {
+			t.Errorf("METRICS_ADDR=%q: %q, %v; want %q", v, cfg.HTTP.MetricsAddr, err, want)
+		}
 	}
 }
 

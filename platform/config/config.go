@@ -432,9 +432,10 @@ func (r *reader) addr(name string) string {
 	return v
 }
 
-// optionalAddr reads a host:port that may be empty (none).
+// optionalAddr reads a host:port, or "off" for none. (An empty variable
+// cannot say none: it leaves the default in place.)
 func (r *reader) optionalAddr(name string) string {
-	if strings.TrimSpace(r.str(name)) == "" {
+	if v := strings.TrimSpace(r.str(name)); v == "" || strings.EqualFold(v, "off") {
 		return ""
 	}
 	return r.addr(name)

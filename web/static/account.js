@@ -68,7 +68,7 @@ export function accountView() {
     const form = h('form', { novalidate: true },
       field('Current password', current),
       h('div', { class: 'field' }, h('label', { htmlFor: 'change-new', text: 'New password' }), Object.assign(next, { id: 'change-new' }),
-        h('p', { class: 'hint', id: 'change-hint', text: '8 to 72 characters. Every other device gets signed out.' })),
+        h('p', { class: 'hint', id: 'change-hint', text: '8 to 72 characters (accented letters and emoji count as 2 to 4). Every other device gets signed out.' })),
       alert.el, saved.el,
       h('button', { type: 'submit', class: 'primary', text: 'Change password' }));
     form.addEventListener('submit', (e) => {

@@ -71,7 +71,7 @@ export function signedOutView({ notice = null } = {}) {
   function signUp() {
     const name = input('text', 'name', 'name');
     const mail = input('email', 'email', 'username', { value: email, oninput: (e) => { email = e.target.value; } });
-    const hint = h('p', { class: 'hint', id: 'password-hint', text: '8 to 72 characters.' });
+    const hint = h('p', { class: 'hint', id: 'password-hint', text: '8 to 72 characters (accented letters and emoji count as 2 to 4).' });
     const pass = input('password', 'password', 'new-password', { 'aria-describedby': 'password-hint' });
     const alert = alertBox();
     const form = h('form', { novalidate: true },
@@ -159,7 +159,7 @@ export function resetView({ navigate }) {
     el.append(alert.el, toSignIn);
     return { el, title: 'Set a new password' };
   }
-  const hint = h('p', { class: 'hint', id: 'new-password-hint', text: '8 to 72 characters.' });
+  const hint = h('p', { class: 'hint', id: 'new-password-hint', text: '8 to 72 characters (accented letters and emoji count as 2 to 4).' });
   const pass = input('password', 'new-password', 'new-password', { 'aria-describedby': 'new-password-hint' });
   const form = h('form', { novalidate: true },
     h('div', { class: 'field' }, h('label', { htmlFor: 'reset-password', text: 'New password' }), Object.assign(pass, { id: 'reset-password' }), hint),
