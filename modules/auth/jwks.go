@@ -151,9 +151,13 @@ func (c *jwksCache) due(now time.Time) bool {
 // refresh is called for a kid the set does not hold. It fetches the set
 // again unless a fetch started less than jwksRefetchInterval ago, waiting
 // for a fetch in progress rather than starting its own; it reports whether
-// a fetch finished since the call began, so that the caller looks again.
-func (c *jwksCache) refresh(ctx context.Context) bool {
-	gen := c.generation.Load()
+// a fetch finished since the caller read gen (the generation before its
+// lookup), so that the caller looks again. A background fetch that ended
+// between the lookup and this call counts too.
+func (c *jwksCache) refresh(ctx context.Context, gen int64) bool {
+	if c.generation.Load() != gen {
+		return true
+	}
 	if !c.inFlight.Load() && !c.due(c.now()) {
 		// Nothing to wait for and no fetch allowed: a flood of unknown kids
 		// is refused here without queueing on the gate.

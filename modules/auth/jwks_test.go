@@ -291,7 +291,7 @@ func TestJWKSRefetchThrottle(t *testing.T) {
 	c := newTestCache(iss, clk)
 	ctx := context.Background()
 
-	if !c.refresh(ctx) {
+	if !c.refresh(ctx, c.generation.Load()) {
 		t.Fatal("the first refresh did not fetch")
 	}
 	if _, ok := c.lookup("ed"); !ok || iss.hits.Load() != 1 {
@@ -299,12 +299,12 @@ func TestJWKSRefetchThrottle(t *testing.T) {
 	}
 	// A flood of unknown kids within the interval: no fetch at all.
 	for range 100 {
-		if c.refresh(ctx) {
+		if c.refresh(ctx, c.generation.Load()) {
 			t.Fatal("refresh fetched within 30 s of the last fetch")
 		}
 	}
 	clk.Advance(jwksRefetchInterval - time.Millisecond)
-	if c.refresh(ctx) || iss.hits.Load() != 1 {
+	if c.refresh(ctx, c.generation.Load()) || iss.hits.Load() != 1 {
 		t.Fatalf("fetched before 30 s: %d fetches", iss.hits.Load())
 	}
 	clk.Advance(time.Millisecond)
@@ -320,7 +320,7 @@ func TestJWKSRefetchThrottle(t *testing.T) {
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Go(func() {
-			if c.refresh(ctx) {
+			if c.refresh(ctx, c.generation.Load()) {
 				fetched.Add(1)
 			}
 		})
@@ -348,7 +348,7 @@ func TestJWKSIssuerDown(t *testing.T) {
 	clk := newClock()
 	c := newTestCache(iss, clk)
 	ctx := context.Background()
-	c.refresh(ctx)
+	c.refresh(ctx, c.generation.Load())
 
 	fail := map[string]func(){
 		"down/502":        func() { iss.down.Store(true) },
@@ -364,7 +364,7 @@ func TestJWKSIssuerDown(t *testing.T) {
 			breakIt()
 			clk.Advance(jwksRefetchInterval)
 			hits := iss.hits.Load()
-			if !c.refresh(ctx) {
+			if !c.refresh(ctx, c.generation.Load()) {
 				t.Fatal("no fetch was attempted")
 			}
 			if name != "down/closed-url" && iss.hits.Load() != hits+1 {
@@ -386,7 +386,7 @@ func TestJWKSIssuerDown(t *testing.T) {
 		c.timeout = 200 * time.Millisecond
 		clk.Advance(jwksRefetchInterval)
 		start := time.Now()
-		c.refresh(ctx)
+		c.refresh(ctx, c.generation.Load())
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("a hanging issuer held the fetch for %v", d)
 		}
@@ -404,7 +404,7 @@ func TestJWKSWithdrawnKey(t *testing.T) {
 	iss := newTestIssuer(t, old)
 	clk := newClock()
 	c := newTestCache(iss, clk)
-	c.refresh(context.Background())
+	c.refresh(context.Background(), c.generation.Load())
 	iss.publish(next)
 	if _, ok := c.lookup("old"); !ok {
 		t.Fatal("old key missing before the set is stale")
@@ -430,7 +430,7 @@ func TestExternalKeyChoice(t *testing.T) {
 	iss := newTestIssuer(t, ed, es, rs)
 	clk := newClock()
 	ext := newExternalIssuer(testExtIssuer, testExtAudience, iss.url(), clk.Now, slog.New(slog.DiscardHandler))
-	ext.keys.refresh(context.Background())
+	ext.keys.refresh(context.Background(), ext.keys.generation.Load())
 	m := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, clk.Now, ext)
 	claims := extClaims(clk.Now(), "user-1", "u@example.com")
 
@@ -487,5 +487,35 @@ func TestExternalKeyChoice(t *testing.T) {
 				t.Errorf("cause %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestJWKSRefreshAfterBackgroundFetch: a lookup of a stale set starts a
+// background fetch; when that fetch ends before the caller asks for a
+// refresh (the fetch is then no longer due), the caller is still told to
+// look again, and finds the key the fetch brought.
+func TestJWKSRefreshAfterBackgroundFetch(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed")
+	iss := newTestIssuer(t, ed)
+	clk := newClock()
+	c := newTestCache(iss, clk)
+	ctx := context.Background()
+
+	gen := c.generation.Load()
+	if _, ok := c.lookup("ed"); ok {
+		t.Fatal("an empty set held a key")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.generation.Load() == gen { // the lookup's background fetch
+		if time.Now().After(deadline) {
+			t.Fatal("the lookup of a never-fetched set started no fetch")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !c.refresh(ctx, gen) {
+		t.Fatal("refresh said nothing changed although a fetch ended after the lookup")
+	}
+	if _, ok := c.lookup("ed"); !ok || iss.hits.Load() != 1 {
+		t.Fatalf("key found %v after %d fetches, want found after 1", ok, iss.hits.Load())
 	}
 }

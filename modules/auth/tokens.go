@@ -120,8 +120,12 @@ func (m *tokenMaker) access(userID, sessionID string) (string, error) {
 // fetched again (at most every jwksRefetchInterval) and the token checked
 // once more. Every failure is ErrUnauthorized; the cause is kept for logs.
 func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessClaims, external bool, err error) {
+	var gen int64 // key set generation before the lookup
+	if m.external != nil {
+		gen = m.external.keys.generation.Load()
+	}
 	_, err = m.parser.ParseWithClaims(token, &claims, m.key)
-	if errors.Is(err, errUnknownKey) && m.external.keys.refresh(ctx) {
+	if errors.Is(err, errUnknownKey) && m.external.keys.refresh(ctx, gen) {
 		claims = accessClaims{}
 		_, err = m.parser.ParseWithClaims(token, &claims, m.key)
 	}

@@ -25,7 +25,7 @@ func BenchmarkVerifyToken(b *testing.B) {
 	keys := []signingKey{newSigningKey(b, "EdDSA", "ed"), newSigningKey(b, "ES256", "es"), newSigningKey(b, "RS256", "rs")}
 	iss := newTestIssuer(b, keys...)
 	ext := newExternalIssuer(testExtIssuer, testExtAudience, iss.url(), now, slog.New(slog.DiscardHandler))
-	ext.keys.refresh(context.Background())
+	ext.keys.refresh(context.Background(), ext.keys.generation.Load())
 	both := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, now, ext)
 	b.Run("own-beside-jwks", func(b *testing.B) { benchVerify(b, both, token) })
 	for _, k := range keys {

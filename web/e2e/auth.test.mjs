@@ -142,8 +142,12 @@ test('a reload keeps the session; an expired access token is renewed, once', asy
   await page.getByRole('heading', { level: 1, name: 'Lee' }).waitFor();
   await page.getByRole('list', { name: 'Tasks' }).waitFor();
   await eventually(async () => assert.equal(refreshes.length, 1));
-  const afterReload = await storedSession(page);
-  assert.notEqual(afterReload.refresh_token, before.refresh_token, 'the refresh token rotated');
+  // The request is seen before its answer is stored: wait for the new pair.
+  await eventually(async () => {
+    const afterReload = await storedSession(page);
+    assert.notEqual(afterReload?.refresh_token, before.refresh_token, 'the refresh token rotated');
+  });
+  assert.equal(refreshes.length, 1, 'renewed once');
   // The old refresh token is spent: presenting it again is a 401 (and would end the session).
   const reuse = await api('POST', '/auth/refresh', { body: { refresh_token: before.refresh_token } });
   assert.equal(reuse.status, 401);
