@@ -179,6 +179,10 @@ test('a session revoked elsewhere ends here with a message', async () => {
   await page.goto('/');
   await signIn(page, email);
   await page.getByRole('heading', { level: 1, name: 'Ned' }).waitFor();
+  // The page's own first requests finish before the revocation: otherwise
+  // one of them, late on a busy machine, ends the session before the add.
+  await page.getByRole('list', { name: 'Tasks' }).waitFor();
+  await page.waitForLoadState('networkidle');
 
   const other = await login(email);
   const list = await api('GET', '/users/me/sessions', { token: other.access_token });
