@@ -1,0 +1,141 @@
+package tasks
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestChangesAccountRecreated: an external account's id is its issuer's
+// sub, so an account deleted and then signed in again has the same user id,
+// and its change numbers start again from 0. A sync token of the old
+// account must not continue in the new one once the new one's numbers pass
+// it: the client would keep the old account's tasks and miss the new one's
+// first changes, silently. It gets a 410 and syncs in full.
+func TestChangesAccountRecreated(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newTestEnv(t, b)
+			uid := e.user(t)
+			old1, old2 := e.create(t, uid, "old 1"), e.create(t, uid, "old 2")
+			e.do(t, uid, http.MethodPatch, taskPath(old1.ID), map[string]any{"title": "old 1b"})
+			local := map[int64]taskJSON{}
+			token := e.syncToEnd(t, uid, "", local, 0)
+			if len(local) != 2 || local[old2.ID].Title != "old 2" {
+				t.Fatalf("first sync: %+v", local)
+			}
+
+			// The account is deleted and created again with the same id, a
+			// moment later.
+			if err := e.db.Ent.User.DeleteOneID(uid).Exec(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Millisecond)
+			if err := e.db.Ent.User.Create().SetID(uid).SetEmail("again-" + uid + "@example.com").
+				SetName("Again").SetHashedPassword("not-a-hash").Exec(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for _, title := range []string{"new 1", "new 2", "new 3", "new 4"} {
+				e.create(t, uid, title)
+			}
+			res := e.do(t, uid, http.MethodGet, changesPath(token, 0), nil)
+			if res.Status == http.StatusOK {
+				var page changesJSON
+				res.JSON(&page)
+				apply(local, page)
+				t.Fatalf("the old account's token continued in the new account: %d changes; the local copy now differs:\n%s",
+					len(page.Changes), diffTasks(local, e.serverTasks(t, uid)))
+			}
+			wantStatus(t, res, http.StatusGone, "sync_token_expired")
+			// A full sync recovers.
+			local = map[int64]taskJSON{}
+			next := e.syncToEnd(t, uid, "", local, 3)
+			if d := diffTasks(local, e.serverTasks(t, uid)); d != "" || len(local) != 4 {
+				t.Fatalf("full sync after the 410:\n%s", d)
+			}
+			e.create(t, uid, "new 5")
+			e.syncToEnd(t, uid, next, local, 0)
+			if d := diffTasks(local, e.serverTasks(t, uid)); d != "" {
+				t.Fatal(d)
+			}
+		})
+	}
+}
+
+// TestChangesNotStalledByAnotherWrite holds one user's write transaction
+// open (its counter row bumped and a task rewritten, not committed) while
+// the feed is read: neither that user's feed nor another user's waits for
+// it, the uncommitted change is not sent (its number is not handed out to
+// a token), and it is sent once committed. On PostgreSQL another user's
+// writes go on too; on SQLite the one write lock makes them wait, which is
+// the embedded database's rule, not the feed's.
+func TestChangesNotStalledByAnotherWrite(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newTestEnv(t, b)
+			a, other := e.user(t), e.user(t)
+			held := e.create(t, a, "held")
+			e.create(t, other, "other")
+			tokenA := e.syncToEnd(t, a, "", map[int64]taskJSON{}, 0)
+			tokenOther := e.syncToEnd(t, other, "", map[int64]taskJSON{}, 0)
+
+			tx, err := e.db.SQL.BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback() }()
+			var seq int64
+			if err := tx.QueryRowContext(t.Context(), `UPDATE task_counters SET seq = seq + 1 WHERE user_id = $1 RETURNING seq`, a).Scan(&seq); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(t.Context(), `UPDATE tasks SET title = 'in flight', change_seq = $1 WHERE id = $2`, seq, held.ID); err != nil {
+				t.Fatal(err)
+			}
+
+			done := make(chan error, 1)
+			go func() {
+				done <- func() error {
+					for _, r := range []struct{ uid, since string }{{a, tokenA}, {a, ""}, {other, tokenOther}, {other, ""}} {
+						page, err := e.syncPage(r.uid, r.since, 0)
+						if err != nil {
+							return err
+						}
+						for _, c := range page.Changes {
+							if c.Task != nil && c.Task.Title == "in flight" {
+								return fmt.Errorf("an uncommitted change was sent: %+v", c)
+							}
+						}
+						if r.since != "" && len(page.Changes) != 0 {
+							return fmt.Errorf("changes while nothing committed: %+v", page.Changes)
+						}
+					}
+					if b.name == "postgres" {
+						if st, body, _, err := e.send(other, http.MethodPost, "/api/v1/tasks", `{"title":"meanwhile"}`, nil); err != nil || st != http.StatusCreated {
+							return fmt.Errorf("another user's create: %d %s %w", st, body, err)
+						}
+						if page, err := e.syncPage(other, tokenOther, 0); err != nil || len(page.Changes) != 1 {
+							return fmt.Errorf("another user's feed: %+v, %w", page, err)
+						}
+					}
+					return nil
+				}()
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Minute): // a liveness guard, not a speed check
+				t.Fatal("the feed waited for another transaction")
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			page := e.sync(t, a, tokenA)
+			if len(page.Changes) != 1 || page.Changes[0].Task == nil || page.Changes[0].Task.Title != "in flight" {
+				t.Fatalf("after the commit: %+v", page.Changes)
+			}
+		})
+	}
+}
