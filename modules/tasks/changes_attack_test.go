@@ -1,8 +1,12 @@
 package tasks
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 )
@@ -138,4 +142,122 @@ func TestChangesNotStalledByAnotherWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChangesPurgeRace purges every tombstone again and again (a cutoff
+// in the future: all of them count as expired) while writers create,
+// change and delete one user's tasks and a client follows the feed with
+// small pages. The client may be answered 410 at any page, and then syncs
+// in full as docs/sync.md says; it must never be answered a page that
+// leaves it with a deletion missed. After the writers and the purger stop
+// and the client has synced to the end, its copy equals the server's.
+func TestChangesPurgeRace(t *testing.T) {
+	soak := syncSoak(t) / 3
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newTestEnv(t, b)
+			deadline := time.Now().Add(soak)
+			gone := 0
+			for seed := uint64(1); seed == 1 || time.Now().Before(deadline); seed++ {
+				n, err := runPurgeRace(t, e, seed)
+				if err != nil {
+					t.Fatalf("seed %d: %v", seed, err)
+				}
+				gone += n
+			}
+			if gone == 0 {
+				t.Fatal("no page was answered 410: the purge never raced the client")
+			}
+			t.Logf("%d answers 410 over the seeds", gone)
+		})
+	}
+}
+
+// runPurgeRace runs one seed on a new user and returns how many 410s the
+// client was answered.
+func runPurgeRace(t *testing.T, e *testEnv, seed uint64) (int, error) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	uid := e.user(t)
+	pool := &idPool{}
+	for i := range 10 {
+		pool.add(e.create(t, uid, fmt.Sprint("initial ", i)).ID)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range uint64(3) {
+		wg.Go(func() { errs <- e.randomWrites(uid, rand.New(rand.NewPCG(seed, w+1)), pool, w) })
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		for {
+			if _, err := e.mod.h.svc.store.purgeTombstones(context.Background(), time.Now().Add(time.Hour), 10); err != nil {
+				errs <- fmt.Errorf("purge: %w", err)
+				return
+			}
+			select {
+			case <-done:
+				return
+			default:
+			}
+		}
+	}()
+
+	local, since, gone := map[int64]taskJSON{}, "", 0
+	// step syncs one page; a 410 starts a full sync into a new copy.
+	step := func() (bool, error) {
+		st, body, _, err := e.send(uid, http.MethodGet, changesPath(since, 1+rng.IntN(4)), "", nil)
+		switch {
+		case err != nil:
+			return false, err
+		case st == http.StatusGone:
+			gone++
+			clear(local)
+			since = ""
+			return true, nil
+		case st != http.StatusOK:
+			return false, fmt.Errorf("changes since %q: %d %s", since, st, body)
+		}
+		var page changesJSON
+		if err := json.Unmarshal(body, &page); err != nil {
+			return false, err
+		}
+		apply(local, page)
+		since = page.NextToken
+		return page.HasMore, nil
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			if _, err := step(); err != nil {
+				<-done
+				<-purged
+				return gone, err
+			}
+		}
+	}
+	<-purged
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return gone, err
+		}
+	}
+	for more, i := true, 0; more; i++ {
+		if i == 10_000 {
+			return gone, fmt.Errorf("the feed does not end")
+		}
+		var err error
+		if more, err = step(); err != nil {
+			return gone, err
+		}
+	}
+	if d := diffTasks(local, e.serverTasks(t, uid)); d != "" {
+		return gone, fmt.Errorf("the synced copy differs from the server:\n%s", d)
+	}
+	return gone, nil
 }
