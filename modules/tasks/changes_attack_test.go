@@ -261,3 +261,41 @@ func runPurgeRace(t *testing.T, e *testEnv, seed uint64) (int, error) {
 	}
 	return gone, nil
 }
+
+// TestChangesReplayedCreateOfDeletedTask: a create repeated with its
+// Idempotency-Key after the task was deleted answers the first response
+// again (the contract's replay), while the feed says the task is gone; a
+// client that lets the feed decide (docs/sync.md) ends with no such task,
+// and the replay created nothing for the feed to send.
+func TestChangesReplayedCreateOfDeletedTask(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newTestEnv(t, b)
+			uid := e.user(t)
+			key := http.Header{"Idempotency-Key": []string{"phone-1"}}
+			first := e.do(t, uid, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "once"}, key)
+			wantStatus(t, first, http.StatusCreated, "")
+			var created taskJSON
+			first.JSON(&created)
+			local := map[int64]taskJSON{}
+			token := e.syncToEnd(t, uid, "", local, 0)
+			wantStatus(t, e.do(t, uid, http.MethodDelete, taskPath(created.ID), nil), http.StatusNoContent, "")
+			again := e.do(t, uid, http.MethodPost, "/api/v1/tasks", map[string]any{"title": "once"}, key)
+			wantStatus(t, again, http.StatusCreated, "")
+			if string(again.Body) != string(first.Body) {
+				t.Fatalf("replay %s, first %s", again.Body, first.Body)
+			}
+			page := e.sync(t, uid, token)
+			if len(page.Changes) != 1 || page.Changes[0].Op != "delete" || page.Changes[0].ID != created.ID {
+				t.Fatalf("after delete and replay: %+v", page.Changes)
+			}
+			apply(local, page)
+			if d := diffTasks(local, e.serverTasks(t, uid)); d != "" || len(local) != 0 {
+				t.Fatalf("local %+v:\n%s", local, d)
+			}
+			if quiet := e.sync(t, uid, page.NextToken); len(quiet.Changes) != 0 {
+				t.Fatalf("the replay was sent as a change: %+v", quiet.Changes)
+			}
+		})
+	}
+}
