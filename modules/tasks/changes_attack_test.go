@@ -299,3 +299,27 @@ func TestChangesReplayedCreateOfDeletedTask(t *testing.T) {
 		})
 	}
 }
+
+// TestChangesUserRowWrittenBySQL: a users row written by SQL with the
+// column defaults (created_at from CURRENT_TIMESTAMP, SQLite's own text
+// layout) is read by the feed, whose tokens carry that created_at.
+func TestChangesUserRowWrittenBySQL(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := newTestEnv(t, b)
+			const uid = "0f0e0d0c-0b0a-4908-8706-050403020100"
+			if _, err := e.db.SQL.ExecContext(t.Context(),
+				`INSERT INTO users (id, email, name, hashed_password) VALUES ($1, 'sql@example.com', 'SQL', 'x')`, uid); err != nil {
+				t.Fatal(err)
+			}
+			e.create(t, uid, "a")
+			local := map[int64]taskJSON{}
+			token := e.syncToEnd(t, uid, "", local, 0)
+			e.create(t, uid, "b")
+			e.syncToEnd(t, uid, token, local, 0)
+			if d := diffTasks(local, e.serverTasks(t, uid)); d != "" || len(local) != 2 {
+				t.Fatal(d)
+			}
+		})
+	}
+}
