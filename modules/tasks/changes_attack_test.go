@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"todo/platform/database/dbtest"
 )
 
 // TestChangesAccountRecreated: an external account's id is its issuer's
@@ -321,5 +323,65 @@ func TestChangesUserRowWrittenBySQL(t *testing.T) {
 				t.Fatal(d)
 			}
 		})
+	}
+}
+
+// TestQueuedWritesLeaveThePoolToOthers: a user's writes run one at a time
+// (each holds the user's counter row to commit), so while one of them is
+// slow, the user's other writes wait. They must not wait holding the
+// database connections everyone shares: with a pool of two, three writes
+// of one user queued behind a held counter row left no connection for
+// another user's feed, which was a 503 after the acquire timeout.
+func TestQueuedWritesLeaveThePoolToOthers(t *testing.T) {
+	_, u := dbtest.NewWithURL(t)
+	cfg := dbtest.Config(u)
+	cfg.MaxConns, cfg.AcquireTimeout = 2, time.Second
+	e := newTestEnvWith(t, dbtest.Open(t, cfg), Deps{})
+	holder := dbtest.Open(t, dbtest.Config(u)) // another pool: the slow write
+	a, b := e.user(t), e.user(t)
+	e.create(t, a, "a")
+	e.create(t, b, "b")
+	token := e.syncToEnd(t, b, "", map[int64]taskJSON{}, 0)
+
+	tx, err := holder.SQL.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(t.Context(), `UPDATE task_counters SET seq = seq WHERE user_id = $1`, a); err != nil {
+		t.Fatal(err)
+	}
+	const writes = 3
+	answers := make(chan int, writes)
+	for range writes {
+		go func() {
+			st, _, _, _ := e.send(a, http.MethodPost, "/api/v1/tasks", `{"title":"queued"}`, nil)
+			answers <- st
+		}()
+	}
+	// Wait until every write is queued: behind the row lock in the
+	// database, or before it in the process.
+	for {
+		var inDB int
+		if err := holder.SQL.QueryRowContext(t.Context(),
+			`SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&inDB); err != nil {
+			t.Fatal(err)
+		}
+		if inDB >= int(cfg.MaxConns) || inDB+e.mod.h.svc.store.gate.waiting() >= writes {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, body, _, err := e.send(b, http.MethodGet, changesPath(token, 0), "", nil)
+	if err != nil || st != http.StatusOK {
+		t.Fatalf("another user's feed while one user's writes queue: %d %s %v", st, body, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for range writes {
+		if st := <-answers; st != http.StatusCreated {
+			t.Fatalf("a queued write: %d", st)
+		}
 	}
 }
