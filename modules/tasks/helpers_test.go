@@ -324,6 +324,8 @@ func TestSyncTokenRoundTrip(t *testing.T) {
 		{Issued: issued, Seq: 0},
 		{Issued: issued, Seq: 1 << 40},
 		{Issued: issued, Seq: 12, Full: true, At: issued.Add(-time.Hour), ID: 41},
+		{Issued: issued, Seq: 12, Full: true, At: issued.Add(-time.Hour), ID: 41, Account: issued.Add(-48 * time.Hour).UnixMicro()},
+		{Issued: issued, Seq: 3, Account: issued.UnixMicro()},
 	} {
 		got, err := c.decode(c.encode("u1", tok), "u1")
 		if err != nil || got != tok {
@@ -355,7 +357,8 @@ func TestSyncTokenRejects(t *testing.T) {
 		{"truncated", tok[:len(tok)-2], "u1"},
 		{"extended", tok + "AA", "u1"},
 		{"tampered-payload", base64.RawURLEncoding.EncodeToString(flipped), "u1"},
-		{"padded", base64.URLEncoding.EncodeToString(raw), "u1"},
+		{"padded", tok + "=", "u1"}, // a payload and MAC of 57 bytes need no padding
+		{"padded-twice", tok + "==", "u1"},
 		{"foreign-user", tok, "u2"},
 		{"other-key", newSyncCodec([]byte("other")).encode("u1", syncToken{Issued: issued}), "u1"},
 		{"list-cursor", newCursorCodec([]byte("secret")).encode("u1", StatusAll, position{At: issued, ID: 7}), "u1"},

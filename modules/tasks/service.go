@@ -310,8 +310,9 @@ func (s *service) SyncPosition(userID string, q changesQuery) (*syncToken, error
 // Changes returns a page of at most limit changes after a sync token: a
 // page of a full sync without one, or when it continues a full sync. A
 // token older than the tombstone retention is a 410, as is one the feed
-// can no longer continue: a tombstone it may need was purged, or the
-// user's change numbers went back (a restored database).
+// can no longer continue: a tombstone it may need was purged, the user's
+// change numbers went back (a restored database), or the token is of an
+// earlier account with the same id (deleted, then created again).
 //
 // A full sync lists the user's tasks newest first (the list's keyset and
 // index) and remembers the last change number when it began; once the
@@ -327,7 +328,7 @@ func (s *service) Changes(ctx context.Context, userID string, since *syncToken, 
 	if since == nil || since.Full {
 		return s.fullSync(ctx, userID, since, limit, now)
 	}
-	return s.incrementalSync(ctx, userID, since.Seq, limit, now)
+	return s.incrementalSync(ctx, userID, since, limit, now)
 }
 
 func (s *service) fullSync(ctx context.Context, userID string, since *syncToken, limit int, now time.Time) (ChangesPage, error) {
@@ -344,10 +345,10 @@ func (s *service) fullSync(ctx context.Context, userID string, since *syncToken,
 	if since != nil {
 		floor = since.Seq
 	}
-	if st.seq < floor {
+	if st.seq < floor || since != nil && since.Account != st.account {
 		return ChangesPage{}, ErrSyncTokenExpired
 	}
-	next := syncToken{Issued: now, Seq: floor}
+	next := syncToken{Issued: now, Seq: floor, Account: st.account}
 	page := ChangesPage{}
 	if len(tasks) > limit {
 		tasks = tasks[:limit]
@@ -365,15 +366,16 @@ func (s *service) fullSync(ctx context.Context, userID string, since *syncToken,
 	return page, nil
 }
 
-func (s *service) incrementalSync(ctx context.Context, userID string, after int64, limit int, now time.Time) (ChangesPage, error) {
+func (s *service) incrementalSync(ctx context.Context, userID string, since *syncToken, limit int, now time.Time) (ChangesPage, error) {
+	after := since.Seq
 	rows, st, err := s.store.changesAfter(ctx, userID, after, limit+1)
 	if err != nil {
 		return ChangesPage{}, err
 	}
-	if st.purged > after || st.seq < after {
+	if st.purged > after || st.seq < after || st.account != since.Account {
 		return ChangesPage{}, ErrSyncTokenExpired
 	}
-	next := syncToken{Issued: now, Seq: st.seq}
+	next := syncToken{Issued: now, Seq: st.seq, Account: st.account}
 	page := ChangesPage{}
 	if len(rows) > limit {
 		rows = rows[:limit]

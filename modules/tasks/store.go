@@ -30,10 +30,11 @@ import (
 type store struct {
 	db       *ent.Client
 	counters counterSQL
+	gate     *userGate // a user's writes queue here, not in connections
 }
 
 func newStore(db *ent.Client, dia string) *store {
-	return &store{db: db, counters: newCounterSQL(dia)}
+	return &store{db: db, counters: newCounterSQL(dia), gate: newUserGate()}
 }
 
 // action is what a mutation decides to do with the row it read.
@@ -261,8 +262,14 @@ var errUserGone = errors.New("user gone")
 // fn returns whether to commit; false rolls everything back, the bump
 // included, and is no error. A user without a counter row gets one, and
 // the write is retried; errUserGone means the user does not exist.
-// Round trips: BEGIN, the bump, fn's, COMMIT.
+// Round trips: BEGIN, the bump, fn's, COMMIT. The user's other writes in
+// this process wait at the gate meanwhile, holding no connection.
 func (s *store) write(ctx context.Context, userID string, b bump, fn func(tx *ent.Tx, c change) (bool, error)) error {
+	leave, err := s.gate.enter(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("wait for the user's earlier writes: %w", err)
+	}
+	defer leave()
 	for first := true; ; first = false {
 		tx, err := s.db.Tx(ctx)
 		if err != nil {

@@ -57,12 +57,23 @@ import (
 // window and one whose number is above the counter's (a restored database).
 // The 410 for a purged tombstone does not rely on clocks; the one for age
 // is the contract's rule for clients.
+//
+// Accounts. A user deleted and created again with the same id (an external
+// account's id is its issuer's sub) starts its change numbers again from 0,
+// so a token of the old account would, once the new numbers pass it, skip
+// the new account's first changes and keep the old one's tasks. A token
+// carries the user's created_at as the feed statement read it, and a page
+// whose user row has another one answers 410.
 
 // feedState is the user's counter row as a feed page saw it; zero when the
 // user has none yet (no write since the change feed was added).
 type feedState struct {
 	seq    int64 // the last change number handed out
 	purged int64 // the highest change number of a purged tombstone
+	// account is the user's created_at in µs; 0 when there is no such
+	// user. A user deleted and created again with the same id has a new
+	// one, and change numbers that start again from 0.
+	account int64
 }
 
 // feedKind tells the rows of a feed statement apart.
@@ -73,8 +84,11 @@ const (
 )
 
 // counterRowSQL is the feed statement's counter row, in the columns of a
-// task row: purged_seq where the id goes, seq where the change number goes.
-const counterRowSQL = `SELECT 0, "purged_seq", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "seq" FROM "task_counters" WHERE "user_id" = $1`
+// task row: purged_seq where the id goes, the user's created_at where the
+// task's goes, seq where the change number goes. It is read from the
+// user's row, so that a user without a counter row (0, 0) still has one.
+const counterRowSQL = `SELECT 0, COALESCE("c"."purged_seq", 0), NULL, NULL, NULL, NULL, "u"."created_at", NULL, NULL, COALESCE("c"."seq", 0) ` +
+	`FROM "users" AS "u" LEFT JOIN "task_counters" AS "c" ON "c"."user_id" = "u"."id" WHERE "u"."id" = $1`
 
 // fullPageSQL is a page of a full sync: the user's tasks newest first, as
 // GET /tasks lists them (same index, same keyset after ($2, $3)), at most
@@ -149,7 +163,7 @@ func (s *store) feed(ctx context.Context, full bool, query string, args ...any) 
 			return nil, feedState{}, err
 		}
 		if r.kind == kindCounter {
-			st = feedState{seq: r.seq, purged: r.task.ID}
+			st = feedState{seq: r.seq, purged: r.task.ID, account: r.task.CreatedAt.UnixMicro()}
 			continue
 		}
 		out = append(out, r)

@@ -9,8 +9,9 @@ import (
 const syncTokenTag = "changes"
 
 // syncTokenLen is the payload of a sync token: a kind byte, the issue time,
-// the change number, and for a full sync the position in its listing.
-const syncTokenLen = 1 + 8 + 8 + 8 + 8
+// the change number, for a full sync the position in its listing, and the
+// account's creation time.
+const syncTokenLen = 1 + 8 + 8 + 8 + 8 + 8
 
 // The kinds of sync token.
 const (
@@ -29,6 +30,11 @@ type syncToken struct {
 	Full   bool
 	At     time.Time // full only: created_at of the last task sent
 	ID     int64     // full only: its id
+	// Account is the user's created_at in µs when the token was issued (0:
+	// no such user). An account deleted and created again with the same
+	// id (an external account's id is its issuer's sub) starts its change
+	// numbers again; a token of the old one must not continue in it.
+	Account int64
 }
 
 // syncCodec issues and checks sync tokens, bound to the user.
@@ -49,7 +55,8 @@ func (c syncCodec) encode(userID string, t syncToken) string {
 		binary.BigEndian.PutUint64(buf[25:33], uint64(t.ID)) //nolint:gosec // G115: two's complement, undone by decode
 	}
 	binary.BigEndian.PutUint64(buf[1:9], uint64(t.Issued.UnixMicro()))
-	binary.BigEndian.PutUint64(buf[9:17], uint64(t.Seq)) //nolint:gosec // G115: two's complement, undone by decode
+	binary.BigEndian.PutUint64(buf[9:17], uint64(t.Seq))      //nolint:gosec // G115: two's complement, undone by decode
+	binary.BigEndian.PutUint64(buf[33:41], uint64(t.Account)) //nolint:gosec // G115: two's complement, undone by decode
 	return c.s.seal(userID, syncTokenTag, buf[:])
 }
 
@@ -61,7 +68,7 @@ func (c syncCodec) decode(token, userID string) (syncToken, error) {
 		return syncToken{}, ErrBadSyncToken
 	}
 	word := func(i int) int64 { return int64(binary.BigEndian.Uint64(p[i : i+8])) } //nolint:gosec // G115: undoes encode's two's complement
-	t := syncToken{Issued: time.UnixMicro(word(1)).UTC(), Seq: word(9)}
+	t := syncToken{Issued: time.UnixMicro(word(1)).UTC(), Seq: word(9), Account: word(33)}
 	switch p[0] {
 	case tokenIncremental:
 		if word(17) != 0 || word(25) != 0 {
