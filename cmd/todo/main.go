@@ -26,6 +26,7 @@ const usage = `usage:
   todo migrate apply         apply pending migrations to DATABASE_URL
   todo migrate status        list applied and pending migrations
   todo migrate diff NAME     write a migration for both dialects from the Ent schema
+  todo migrate adopt         bring a database made by the seed's SQL under the migrations, keeping its rows
   todo users list            list every account
   todo users disable EMAIL   disable an account: every token stops working at once
   todo users enable EMAIL    enable it again (old sessions stay revoked)
