@@ -125,6 +125,7 @@ INSERT INTO tasks (user_id, title, description) SELECT 'u1', 'bulk ' || i, print
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
@@ -135,7 +136,6 @@ INSERT INTO tasks (user_id, title, description) SELECT 'u1', 'bulk ' || i, print
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	rows.Close()
 	for _, id := range before {
 		if !have[id] {
 			t.Fatalf("task %d was acknowledged before the backup started and is not in it", id)
@@ -161,7 +161,7 @@ INSERT INTO tasks (user_id, title, description) SELECT 'u1', 'bulk ' || i, print
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(restored, "todo.db"), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(restored, "todo.db"), b, 0o600); err != nil { //nolint:gosec // G703: a temporary directory of the test
 		t.Fatal(err)
 	}
 	out.Reset()

@@ -20,13 +20,15 @@ import (
 type AdoptState string
 
 const (
-	// AdoptSeed: the seed's users and tasks (and perhaps Alembic's
-	// alembic_version) and nothing else; Adopt converted them.
+	// AdoptSeed is a database with the seed's users and tasks (and perhaps
+	// Alembic's alembic_version) and nothing else; Adopt converted them.
 	AdoptSeed AdoptState = "seed"
-	// AdoptEmpty: no table at all; Adopt only applied the migrations.
+	// AdoptEmpty is a database without any table; Adopt only applied the
+	// migrations.
 	AdoptEmpty AdoptState = "empty"
-	// AdoptManaged: the revisions table already has revisions (adopted
-	// before, or migrated from the start); Adopt only applied what was pending.
+	// AdoptManaged is a database whose revisions table already has
+	// revisions (adopted before, or migrated from the start); Adopt only
+	// applied what was pending.
 	AdoptManaged AdoptState = "managed"
 )
 
@@ -352,6 +354,12 @@ func convertSeed(ctx context.Context, tx *sql.Tx, base atlas.File, rep *AdoptRep
 	if !created["users"] || !created["tasks"] {
 		return fmt.Errorf("migrate adopt: %s does not create users and tasks; it cannot be the baseline", base.Name())
 	}
+	// Nothing else reads or writes the two tables until the commit: an
+	// application still running on them waits, and every row it wrote
+	// before is converted.
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE "users", "tasks" IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("migrate adopt: lock users and tasks: %w", err)
+	}
 	if err := normalizeEmails(ctx, tx); err != nil {
 		return err
 	}
@@ -394,10 +402,8 @@ func convertSeed(ctx context.Context, tx *sql.Tx, base atlas.File, rep *AdoptRep
 	steps = append(steps, users, tasks,
 		`ALTER TABLE "tasks" ADD CONSTRAINT "tasks_users_tasks" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE CASCADE`)
 	steps = append(steps, rest...)
-	for _, s := range steps {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("migrate adopt: statement %q failed, nothing changed: %w", s, err)
-		}
+	if err := execAll(ctx, tx, steps); err != nil {
+		return err
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM "users"), (SELECT count(*) FROM "tasks")`).Scan(&rep.Users, &rep.Tasks); err != nil {
 		return fmt.Errorf("migrate adopt: count rows: %w", err)
@@ -409,7 +415,7 @@ func convertSeed(ctx context.Context, tx *sql.Tx, base atlas.File, rep *AdoptRep
 // lower-cased, NFC), which its login looks up; two addresses that become
 // one are refused, naming both accounts.
 func normalizeEmails(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT "id", "email" FROM "users" ORDER BY "id"`)
+	users, err := queryPairs(ctx, tx, `SELECT "id", "email" FROM "users" ORDER BY "id"`)
 	if err != nil {
 		return fmt.Errorf("migrate adopt: read users: %w", err)
 	}
@@ -417,12 +423,8 @@ func normalizeEmails(ctx context.Context, tx *sql.Tx) error {
 	var changes []change
 	owner := map[string]string{}
 	var clashes []string
-	for rows.Next() {
-		var id, email string
-		if err := rows.Scan(&id, &email); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate adopt: read users: %w", err)
-		}
+	for _, u := range users {
+		id, email := u[0], u[1]
 		n := httpx.NormalizeEmail(email)
 		if other, ok := owner[n]; ok {
 			clashes = append(clashes, fmt.Sprintf("users %q and %q both have the address %q once normalised", other, id, n))
@@ -431,10 +433,6 @@ func normalizeEmails(ctx context.Context, tx *sql.Tx) error {
 		if n != email {
 			changes = append(changes, change{id, n})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate adopt: read users: %w", err)
 	}
 	if len(clashes) > 0 {
 		return fmt.Errorf("%w: the service looks emails up trimmed and lower-cased:\n  %s\nmerge or rename these accounts first",
@@ -478,17 +476,13 @@ func adoptAlembic(ctx context.Context, tx *sql.Tx, rep *AdoptReport) error {
 func dropConstraintsAndIndexes(ctx context.Context, tx *sql.Tx) error {
 	var stmts []string
 	for _, table := range []string{"tasks", "users"} { // tasks first: its foreign key needs users' unique keys
-		rows, err := tx.QueryContext(ctx, `SELECT conname, contype FROM pg_constraint
+		cons, err := queryPairs(ctx, tx, `SELECT conname, contype FROM pg_constraint
 WHERE conrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) ORDER BY contype <> 'f', conname`, table)
 		if err != nil {
 			return fmt.Errorf("migrate adopt: read constraints of %s: %w", table, err)
 		}
-		for rows.Next() {
-			var name, typ string
-			if err := rows.Scan(&name, &typ); err != nil {
-				rows.Close()
-				return fmt.Errorf("migrate adopt: read constraints of %s: %w", table, err)
-			}
+		for _, c := range cons {
+			name, typ := c[0], c[1]
 			switch {
 			case typ == "p" && name != table+"_pkey":
 				stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s RENAME CONSTRAINT %s TO %s`, quote(table), quote(name), quote(table+"_pkey")))
@@ -497,18 +491,12 @@ WHERE conrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident
 				stmts = append(stmts, fmt.Sprintf(`ALTER TABLE %s DROP CONSTRAINT %s`, quote(table), quote(name)))
 			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("migrate adopt: read constraints of %s: %w", table, err)
-		}
 	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("migrate adopt: statement %q failed, nothing changed: %w", s, err)
-		}
+	if err := execAll(ctx, tx, stmts); err != nil {
+		return err
 	}
-	stmts = stmts[:0]
-	rows, err := tx.QueryContext(ctx, `SELECT i.relname FROM pg_index x
+	// Dropping the constraints dropped their indexes; the rest go now.
+	idx, err := queryPairs(ctx, tx, `SELECT i.relname, t.relname FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()
@@ -516,24 +504,38 @@ WHERE t.relname IN ('users', 'tasks') AND NOT x.indisprimary ORDER BY i.relname`
 	if err != nil {
 		return fmt.Errorf("migrate adopt: read indexes: %w", err)
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate adopt: read indexes: %w", err)
-		}
-		stmts = append(stmts, "DROP INDEX "+quote(name))
+	stmts = stmts[:0]
+	for _, i := range idx {
+		stmts = append(stmts, "DROP INDEX "+quote(i[0]))
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate adopt: read indexes: %w", err)
-	}
+	return execAll(ctx, tx, stmts)
+}
+
+func execAll(ctx context.Context, tx *sql.Tx, stmts []string) error {
 	for _, s := range stmts {
 		if _, err := tx.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("migrate adopt: statement %q failed, nothing changed: %w", s, err)
 		}
 	}
 	return nil
+}
+
+// queryPairs returns the rows of a query of two text columns.
+func queryPairs(ctx context.Context, tx *sql.Tx, q string, args ...any) ([][2]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // nextTaskID is the first id the adopted tasks table hands out: after the

@@ -14,6 +14,8 @@ import (
 	atlas "ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
 	"entgo.io/ent/dialect"
+
+	"todo/platform/database/dbtest"
 	"todo/platform/migrate"
 )
 
@@ -259,6 +261,24 @@ func TestAdoptAlembicDatabase(t *testing.T) {
 	assertSameSchema(t, tg, fresh)
 }
 
+// With search_path in the URL the revisions table lives beside users and
+// tasks; it is not taken for a table of another application.
+func TestAdoptSearchPathURL(t *testing.T) {
+	seed := seedDatabase(t)
+	u := seed.url + "&search_path=public"
+	tg := target{db: dbtest.Open(t, dbtest.Config(u)), url: u, opts: migrate.ApplyOptions{RevisionsSchema: migrate.RevisionsSchema(u)}}
+	dir := embedded(t, dialect.Postgres)
+	if rep := tg.adopt(t, dir); rep.State != migrate.AdoptSeed {
+		t.Fatalf("report = %+v", rep)
+	}
+	if !tg.tableExists(t, "public.atlas_schema_revisions") {
+		t.Fatal("revisions table not in public")
+	}
+	if rep := tg.adopt(t, dir); rep.State != migrate.AdoptManaged {
+		t.Fatalf("second adopt = %+v", rep)
+	}
+}
+
 func TestAdoptEmptyDatabaseApplies(t *testing.T) {
 	tg := emptyPostgres(t)
 	dir := embedded(t, dialect.Postgres)
@@ -312,5 +332,37 @@ func TestAdoptRefusesSQLite(t *testing.T) {
 	tg := emptySQLite(t)
 	if _, err := migrate.Adopt(context.Background(), tg.db.SQL, tg.db.Dialect, embedded(t, dialect.SQLite), tg.opts); err == nil || !strings.Contains(err.Error(), "only PostgreSQL") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Two adopts at once: the migration lock lets one convert; the other finds
+// the revisions and only applies what is pending.
+func TestAdoptConcurrent(t *testing.T) {
+	seed := seedDatabase(t)
+	dir := embedded(t, dialect.Postgres)
+	type result struct {
+		rep migrate.AdoptReport
+		err error
+	}
+	res := make(chan result, 2)
+	for range 2 {
+		go func() {
+			rep, err := migrate.Adopt(context.Background(), seed.db.SQL, seed.db.Dialect, dir, seed.opts)
+			res <- result{rep, err}
+		}()
+	}
+	states := map[migrate.AdoptState]int{}
+	for range 2 {
+		r := <-res
+		if r.err != nil {
+			t.Fatalf("Adopt: %v", r.err)
+		}
+		states[r.rep.State]++
+	}
+	if states[migrate.AdoptSeed] != 1 || states[migrate.AdoptManaged] != 1 {
+		t.Fatalf("states = %v, want one seed and one managed", states)
+	}
+	if p := seed.pending(t, dir); len(p) != 0 {
+		t.Fatalf("pending: %v", p)
 	}
 }
