@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"todo/platform/config"
 	"todo/platform/database"
@@ -27,6 +28,10 @@ func migrateAdopt(ctx context.Context, cfg config.Config, stdout io.Writer) erro
 	case migrate.AdoptSeed:
 		fmt.Fprintf(stdout, "adopted the seed's schema: %d users and %d tasks kept, next task id %d; recorded %s as the baseline\n",
 			rep.Users, rep.Tasks, rep.NextID, rep.Baseline)
+		if n := len(rep.Unreadable); n > 0 {
+			fmt.Fprintf(stdout, "warning: %d account(s) hold a password hash bcrypt cannot read and sign in only after a password reset: %s\n",
+				n, strings.Join(rep.Unreadable[:min(n, 20)], ", "))
+		}
 		if rep.Alembic != "" {
 			fmt.Fprintf(stdout, "dropped alembic_version (it held revision %s): the migrations own the schema now\n", rep.Alembic)
 		}

@@ -12,6 +12,7 @@ import (
 
 	atlas "ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
+	"golang.org/x/crypto/bcrypt"
 
 	"todo/platform/httpx"
 )
@@ -40,7 +41,10 @@ type AdoptReport struct {
 	NextID   int64  // the next task id handed out (AdoptSeed)
 	Baseline string // the version recorded as the baseline (AdoptSeed)
 	Alembic  string // the Alembic revision(s) the dropped alembic_version held
-	Applied  Report // the files applied after the adoption
+	// Unreadable lists the users whose hashed_password bcrypt cannot read
+	// (another scheme, or a placeholder): they sign in after a password reset.
+	Unreadable []string
+	Applied    Report // the files applied after the adoption
 }
 
 // ErrNotAdoptable is returned, wrapped with the reasons, for a database that
@@ -407,6 +411,15 @@ func convertSeed(ctx context.Context, tx *sql.Tx, base atlas.File, rep *AdoptRep
 	}
 	if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM "users"), (SELECT count(*) FROM "tasks")`).Scan(&rep.Users, &rep.Tasks); err != nil {
 		return fmt.Errorf("migrate adopt: count rows: %w", err)
+	}
+	hashes, err := queryPairs(ctx, tx, `SELECT "id", "hashed_password" FROM "users" ORDER BY "id"`)
+	if err != nil {
+		return fmt.Errorf("migrate adopt: read password hashes: %w", err)
+	}
+	for _, h := range hashes {
+		if _, err := bcrypt.Cost([]byte(h[1])); err != nil || len(h[1]) != 60 {
+			rep.Unreadable = append(rep.Unreadable, h[0])
+		}
 	}
 	return nil
 }

@@ -246,6 +246,7 @@ CREATE INDEX ix_tasks_created_at ON tasks (created_at);
 INSERT INTO alembic_version (version_num) VALUES ('001');
 INSERT INTO users (id, email, name, hashed_password, updated_at) VALUES ('user-123-abc', 'john@example.com', 'John Doe', '$2b$12$LQv3c1yqBWVHxkd0LHAkCOYz6TtxMQJqhN8/X4SIYoqLJ2NXC.Ky2', NOW());
 INSERT INTO tasks (user_id, title, updated_at) VALUES ('user-123-abc', 'Buy groceries', NOW());
+INSERT INTO users (id, email, name, hashed_password, updated_at) VALUES ('user-scrypt', 'scrypt@example.com', 'S', 'a1b2c3d4:e5f6a7b8', NOW());
 `
 
 func TestAdoptAlembicDatabase(t *testing.T) {
@@ -253,7 +254,7 @@ func TestAdoptAlembicDatabase(t *testing.T) {
 	execSQL(t, tg.db.SQL, alembicSeed)
 	dir := embedded(t, dialect.Postgres)
 	rep := tg.adopt(t, dir)
-	if rep.State != migrate.AdoptSeed || rep.Alembic != "001" || rep.Users != 1 || rep.Tasks != 1 {
+	if rep.State != migrate.AdoptSeed || rep.Alembic != "001" || rep.Users != 2 || rep.Tasks != 1 || !slices.Equal(rep.Unreadable, []string{"user-scrypt"}) {
 		t.Fatalf("report = %+v", rep)
 	}
 	fresh := emptyPostgres(t)
