@@ -26,6 +26,8 @@ const usage = `usage:
   todo migrate apply         apply pending migrations to DATABASE_URL
   todo migrate status        list applied and pending migrations
   todo migrate diff NAME     write a migration for both dialects from the Ent schema
+  todo migrate adopt         bring a database made by the seed's SQL under the migrations, keeping its rows
+  todo backup PATH           copy the embedded SQLite database, while it serves, to a new file PATH
   todo users list            list every account
   todo users disable EMAIL   disable an account: every token stops working at once
   todo users enable EMAIL    enable it again (old sessions stay revoked)
@@ -43,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrateCmd(ctx, args[1:], getenv, stdout)
 	case "users":
 		return usersCmd(ctx, args[1:], getenv, stdout)
+	case "backup":
+		return backupCmd(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -294,8 +294,10 @@ func (s *Service) checkCredentials(ctx context.Context, email, password string) 
 		return credentials{}, err
 	}
 	// An external account has no password here: it fails like an unknown
-	// email, after the same work.
-	found = found && !isExternalHash(cred.Hash)
+	// email, after the same work. So does an account whose hash bcrypt
+	// cannot read (adopted from a system that used another scheme): a
+	// password reset gives it one.
+	found = found && !isExternalHash(cred.Hash) && readableHash(cred.Hash)
 	hash := []byte(cred.Hash)
 	if !found {
 		hash = s.dummy
@@ -326,6 +328,12 @@ func (s *Service) upgradeHash(ctx context.Context, cred credentials, password st
 		return "", fmt.Errorf("re-hash password: %w", err)
 	}
 	return string(hash), s.store.replaceHash(ctx, cred.ID, cred.Hash, string(hash))
+}
+
+// readableHash reports whether hash is a bcrypt hash bcrypt can compare.
+func readableHash(hash string) bool {
+	_, err := bcrypt.Cost([]byte(hash))
+	return err == nil && len(hash) == 60
 }
 
 // checkPassword reports whether password matches hash. A password longer

@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -141,9 +143,11 @@ func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessCla
 	if err := m.own.Validate(&claims); err != nil {
 		return accessClaims{}, false, ErrUnauthorized.Wrap(err)
 	}
-	// Both ids are UUIDs the service made; anything else (even validly
-	// signed) never reaches the database.
-	if uuid.Validate(claims.Subject) != nil || uuid.Validate(claims.SessionID) != nil {
+	// The session id is a UUID the service made. The subject is a user id:
+	// a UUID for accounts made here, but an adopted seed-era account's id is
+	// any string of users.id (varchar(36)), such as "user-123-abc". Anything
+	// else (even validly signed) never reaches the database.
+	if !validUserID(claims.Subject) || uuid.Validate(claims.SessionID) != nil {
 		return accessClaims{}, false, ErrUnauthorized
 	}
 	return claims, false, nil
@@ -261,4 +265,10 @@ func (m *tokenMaker) maybeRefresh(token string) (claimed string, ok bool) {
 func hashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// validUserID reports whether id can be a users.id: 1–36 characters of
+// valid UTF-8 without NUL (what PostgreSQL's text input accepts).
+func validUserID(id string) bool {
+	return id != "" && utf8.RuneCountInString(id) <= maxExternalIDLen && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
 }

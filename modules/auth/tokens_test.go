@@ -120,7 +120,13 @@ func TestAccessTokenTampering(t *testing.T) {
 			c.IssuedAt = jwt.NewNumericDate(e.clock.Now().Add(time.Minute))
 		}))},
 		{"tamper/nul-in-sid/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.SessionID = sid[:8] + "\x00" + sid[9:] }))},
-		{"tamper/non-uuid-sub/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = "' OR 1=1 --" }))},
+		// A subject need not be a UUID (an adopted seed-era account's id is
+		// any varchar(36)), but it must be the session's user, fit users.id,
+		// and be text PostgreSQL accepts.
+		{"tamper/sub-not-the-sessions-user/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = "' OR 1=1 --" }))},
+		{"tamper/sub-longer-than-users-id/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = uid + "0" }))},
+		{"tamper/nul-in-sub/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = uid[:8] + "\x00" + uid[9:] }))},
+		{"tamper/empty-sub/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Subject = "" }))},
 		{"tamper/wrong-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "evil" }))},
 		{"tamper/no-issuer/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Issuer = "" }))},
 		{"tamper/wrong-audience/401", forge(t, jwt.SigningMethodHS256, secret, mutate(func(c *accessClaims) { c.Audience = jwt.ClaimStrings{"other-api"} }))},
