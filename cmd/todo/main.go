@@ -1,5 +1,5 @@
 // Command todo is the todo service: `todo serve` runs the REST API, `todo
-// migrate apply|status|diff NAME` manages the database schema, and `todo
+// migrate apply|status|down|lint|diff NAME` manages the database schema, and `todo
 // users list|disable|enable|delete` manages accounts.
 package main
 
@@ -25,6 +25,7 @@ const usage = `usage:
   todo serve                 run the REST API (configuration: environment, see README)
   todo migrate apply         apply pending migrations to DATABASE_URL
   todo migrate status        list applied and pending migrations
+  todo migrate down [N]      revert the last N applied migrations (default 1; --dry-run, --force)
   todo migrate diff NAME     write a migration for both dialects from the Ent schema
   todo users list            list every account
   todo users disable EMAIL   disable an account: every token stops working at once
