@@ -31,6 +31,8 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return migrateDiff(ctx, cfg, args[1], stdout)
 	case "down":
 		return migrateDown(ctx, cfg, args[1:], stdout)
+	case "lint":
+		return migrateLint(ctx, cfg, args[1:], stdout)
 	case "apply", "status":
 		if len(args) != 1 {
 			return fmt.Errorf("usage: todo migrate %s", args[0])
