@@ -27,6 +27,7 @@ const usage = `usage:
   todo migrate status        list applied and pending migrations
   todo migrate down [N]      revert the last N applied migrations (default 1; --dry-run, --force)
   todo migrate lint          lint the newest migration files (--dir DIR, --latest N, or FILE.sql ...)
+  todo migrate hash [DIR]    rewrite atlas.sum after a lint:ignore comment in an uncommitted file
   todo migrate diff NAME     write a migration for both dialects from the Ent schema
   todo users list            list every account
   todo users disable EMAIL   disable an account: every token stops working at once

@@ -17,7 +17,7 @@ import (
 
 func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: todo migrate apply|status|down [N]|lint|diff NAME")
+		return errors.New("usage: todo migrate apply|status|down [N]|lint|hash|diff NAME")
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -33,12 +33,14 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return migrateDown(ctx, cfg, args[1:], stdout)
 	case "lint":
 		return migrateLint(ctx, cfg, args[1:], stdout)
+	case "hash":
+		return migrateHash(args[1:], stdout)
 	case "apply", "status":
 		if len(args) != 1 {
 			return fmt.Errorf("usage: todo migrate %s", args[0])
 		}
 	default:
-		return fmt.Errorf("unknown migrate command %q: want apply, status, down, lint or diff NAME", args[0])
+		return fmt.Errorf("unknown migrate command %q: want apply, status, down, lint, hash or diff NAME", args[0])
 	}
 	db, err := database.Open(ctx, cfg.Database)
 	if err != nil {

@@ -18,6 +18,23 @@ import (
 
 const migrateLintUsage = "usage: todo migrate lint [--dir DIR] [--latest N] [FILE.sql ...]"
 
+// migrateHash rewrites atlas.sum of each directory (default: both of the
+// repository root) from its files, as `atlas migrate hash` does: after a
+// lint:ignore comment was added to a file not yet committed.
+func migrateHash(args []string, stdout io.Writer) error {
+	dirs := args
+	if len(dirs) == 0 {
+		dirs = []string{filepath.Join("migrations", "postgres"), filepath.Join("migrations", "sqlite")}
+	}
+	for _, d := range dirs {
+		if err := migrate.Rehash(d); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "rehashed", filepath.Join(d, "atlas.sum"))
+	}
+	return nil
+}
+
 // migrateLint lints migration files: `todo migrate lint [--dir DIR]
 // [--latest N] [FILE.sql ...]`. Without --dir it lints migrations/postgres
 // and migrations/sqlite of the repository root; the dialect of a directory
@@ -35,11 +52,12 @@ func migrateLint(ctx context.Context, cfg config.Config, args []string, stdout i
 		switch {
 		case strings.HasPrefix(a, "-") && (name == "dir" || name == "latest"):
 			if !hasVal {
-				if i+1 >= len(args) {
+				rest := args[i+1:]
+				if len(rest) == 0 {
 					return errors.New(migrateLintUsage)
 				}
+				val = rest[0]
 				i++
-				val = args[i]
 			}
 			if name == "dir" {
 				dirs = append(dirs, val)

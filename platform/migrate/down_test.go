@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"strings"
@@ -197,7 +198,7 @@ func TestDown(t *testing.T) {
 	t.Parallel()
 	for _, dia := range []string{dialect.Postgres, dialect.SQLite} {
 		for _, steps := range []int{1, 2} {
-			t.Run("down/"+dia+"/"+string(rune('0'+steps)), func(t *testing.T) {
+			t.Run(fmt.Sprintf("down/%s/%d", dia, steps), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
 				tg := emptyTarget(t, dia)

@@ -317,3 +317,21 @@ func findings(f atlas.File, stmts []*atlas.Stmt, diags []sqlcheck.Diagnostic) []
 	slices.SortStableFunc(out, func(a, b Finding) int { return a.Line - b.Line })
 	return out
 }
+
+// Rehash rewrites the atlas.sum of the migration directory at path from its
+// files, as `atlas migrate hash` does. Committed files are never edited: it
+// is for a file not yet committed that gained a lint:ignore comment.
+func Rehash(path string) error {
+	dir, err := atlas.NewLocalDir(path)
+	if err != nil {
+		return fmt.Errorf("migrate hash: %w", err)
+	}
+	sum, err := dir.Checksum()
+	if err != nil {
+		return fmt.Errorf("migrate hash: %s: %w", path, err)
+	}
+	if err := atlas.WriteSumFile(dir, sum); err != nil {
+		return fmt.Errorf("migrate hash: %s: %w", path, err)
+	}
+	return nil
+}

@@ -177,7 +177,7 @@ func TestGeneratedRebuildKeepsSQLiteSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	name := "20991231000000_tasks_description_not_null.sql"
-	body, err := os.ReadFile(filepath.Join(tmp, name)) //nolint:gosec // G304: the test's own temporary directory
+	body, err := os.ReadFile(filepath.Join(tmp, name))
 	if err != nil || !strings.Contains(string(body), "CREATE TABLE `new_tasks`") {
 		t.Fatalf("the planned file does not rebuild tasks (%v):\n%s", err, body)
 	}
