@@ -172,7 +172,7 @@ func planDown(ctx context.Context, t execQuerier, dia string, dir atlas.Dir, opt
 	if err != nil {
 		return rep, fmt.Errorf("migrate down: inspect the database: %w", err)
 	}
-	want, err := targetSchema(ctx, dia, dir, keep, opts.DevURL)
+	want, current, err := targetSchema(ctx, dia, dir, keep, applied[len(keep):], opts.DevURL)
 	if err != nil {
 		return rep, err
 	}
@@ -181,6 +181,7 @@ func planDown(ctx context.Context, t execQuerier, dia string, dir atlas.Dir, opt
 	if err != nil {
 		return rep, fmt.Errorf("migrate down: diff: %w", err)
 	}
+	changes = onlyMigrated(changes, live, current)
 	if len(changes) > 0 {
 		plan, err := drv.PlanChanges(ctx, "down", changes)
 		if err != nil {
@@ -218,48 +219,120 @@ func inspectSchema(ctx context.Context, drv atlas.Driver) (*schema.Schema, error
 }
 
 // targetSchema replays the files of dir whose versions are applied in keep
-// into a throwaway dev database and inspects the result.
-func targetSchema(ctx context.Context, dia string, dir atlas.Dir, keep []*atlas.Revision, devURL string) (*schema.Schema, error) {
+// into a throwaway dev database and inspects the result (want), then
+// replays the files of the reverted revisions on top and inspects again
+// (current: what the migrations built, without what was added by hand).
+func targetSchema(ctx context.Context, dia string, dir atlas.Dir, keep, reverted []*atlas.Revision, devURL string) (want, current *schema.Schema, err error) {
 	files, err := dir.Files()
 	if err != nil {
-		return nil, fmt.Errorf("migrate down: read the migration directory: %w", err)
+		return nil, nil, fmt.Errorf("migrate down: read the migration directory: %w", err)
 	}
-	want := map[string]bool{}
-	for _, r := range keep {
-		want[r.Version] = true
-	}
-	var replay []atlas.File
-	for _, f := range atlas.SkipCheckpointFiles(files) {
-		if want[f.Version()] {
-			replay = append(replay, f)
-			delete(want, f.Version())
+	pick := func(revs []*atlas.Revision) ([]atlas.File, error) {
+		byVersion := map[string]atlas.File{}
+		for _, f := range atlas.SkipCheckpointFiles(files) {
+			byVersion[f.Version()] = f
 		}
-	}
-	if len(want) > 0 {
-		missing := make([]string, 0, len(want))
-		for v := range want {
-			missing = append(missing, v)
+		var out, missing []string
+		var picked []atlas.File
+		for _, r := range revs {
+			if f, ok := byVersion[r.Version]; ok {
+				picked = append(picked, f)
+				out = append(out, f.Name())
+			} else {
+				missing = append(missing, r.Version)
+			}
 		}
-		slices.Sort(missing)
-		return nil, fmt.Errorf("migrate down: applied versions %s have no file in the migration directory", strings.Join(missing, ", "))
+		if len(missing) > 0 {
+			return nil, fmt.Errorf("migrate down: applied versions %s have no file in this binary's migrations: run the down with the binary that applied them", strings.Join(missing, ", "))
+		}
+		return picked, nil
+	}
+	keepFiles, err := pick(keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	revertFiles, err := pick(reverted)
+	if err != nil {
+		return nil, nil, err
 	}
 	dev, done, err := openDev(ctx, dia, devURL)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
-	if err := replayFiles(ctx, dev, replay); err != nil {
-		return nil, fmt.Errorf("migrate down: %w", err)
-	}
 	drv, err := openDriver(dia, dev)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s, err := inspectSchema(ctx, drv)
-	if err != nil {
-		return nil, fmt.Errorf("migrate down: inspect the dev database: %w", err)
+	for _, step := range []struct {
+		files []atlas.File
+		into  **schema.Schema
+	}{{keepFiles, &want}, {revertFiles, &current}} {
+		if err := replayFiles(ctx, dev, step.files); err != nil {
+			return nil, nil, fmt.Errorf("migrate down: %w", err)
+		}
+		if *step.into, err = inspectSchema(ctx, drv); err != nil {
+			return nil, nil, fmt.Errorf("migrate down: inspect the dev database: %w", err)
+		}
 	}
-	return s, nil
+	return want, current, nil
+}
+
+// onlyMigrated leaves out of changes what no migration file built: tables,
+// columns, indexes and foreign keys of the live schema that current (the
+// directory replayed up to the live version) lacks, such as a table of
+// another application or an index added by hand. A column kept this way is
+// added to the table the change builds, so that a SQLite rebuild keeps it.
+func onlyMigrated(changes []schema.Change, live, current *schema.Schema) []schema.Change {
+	out := changes[:0]
+	for _, c := range changes {
+		switch c := c.(type) {
+		case *schema.DropTable:
+			if _, ok := current.Table(c.T.Name); !ok {
+				continue
+			}
+		case *schema.ModifyTable:
+			cur, ok := current.Table(c.T.Name)
+			if !ok {
+				continue
+			}
+			liveT, _ := live.Table(c.T.Name)
+			kept := c.Changes[:0]
+			for _, mc := range c.Changes {
+				switch mc := mc.(type) {
+				case *schema.DropColumn:
+					if _, ok := cur.Column(mc.C.Name); !ok {
+						if liveT != nil {
+							if lc, ok := liveT.Column(mc.C.Name); ok {
+								c.T.AddColumns(lc)
+							}
+						}
+						continue
+					}
+				case *schema.DropIndex:
+					if _, ok := cur.Index(mc.I.Name); !ok {
+						if liveT != nil {
+							if li, ok := liveT.Index(mc.I.Name); ok {
+								c.T.AddIndexes(li)
+							}
+						}
+						continue
+					}
+				case *schema.DropForeignKey:
+					if _, ok := cur.ForeignKey(mc.F.Symbol); !ok {
+						continue
+					}
+				}
+				kept = append(kept, mc)
+			}
+			if len(kept) == 0 {
+				continue
+			}
+			c.Changes = kept
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // replayFiles runs the statements of files in order.

@@ -398,3 +398,43 @@ func TestDownDryRunAndBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestDownLeavesWhatMigrationsDidNotBuild: a table, a column and an index
+// added by hand are no migration's to revert; they survive Down, with their
+// data, also through a SQLite rebuild of their table.
+func TestDownLeavesWhatMigrationsDidNotBuild(t *testing.T) {
+	t.Parallel()
+	for _, dia := range []string{dialect.Postgres, dialect.SQLite} {
+		t.Run("down/foreign/"+dia, func(t *testing.T) {
+			t.Parallel()
+			tg := emptyTarget(t, dia)
+			dir := twoFiles(t, dia)
+			tg.apply(t, dir)
+			tg.exec(t, `ALTER TABLE notes ADD COLUMN ops_note text`)
+			tg.exec(t, `CREATE INDEX notes_ops_note ON notes (ops_note)`)
+			tg.exec(t, `CREATE TABLE ops_audit (id integer)`)
+			tg.exec(t, `CREATE TABLE ops_empty (id integer)`)
+			tg.exec(t, `INSERT INTO ops_audit (id) VALUES (1)`)
+			tg.exec(t, `INSERT INTO notes (body, ops_note) VALUES ('a', 'keep')`)
+			rep, err := tg.downDir(t, dir, migrate.DownOptions{})
+			if err != nil {
+				t.Fatalf("Down: %v", err)
+			}
+			for _, s := range rep.Statements {
+				if strings.Contains(s, "ops_") && !strings.Contains(s, "new_notes") && !strings.HasPrefix(s, "CREATE INDEX") {
+					t.Errorf("the plan touches what no migration built: %s", s)
+				}
+			}
+			if !tg.tableExists(t, "ops_audit") || !tg.tableExists(t, "ops_empty") || tg.tableExists(t, "tags") {
+				t.Error("Down dropped a table no migration built, or kept tags")
+			}
+			notes := tableOf(t, tg, "notes")
+			if !slices.Equal(columnNames(notes), []string{"id", "body", "ops_note"}) || !slices.Contains(indexNames(notes), "notes_ops_note") {
+				t.Errorf("notes after Down: columns %v, indexes %v", columnNames(notes), indexNames(notes))
+			}
+			if n := tg.scalar(t, `SELECT count(*) FROM notes WHERE ops_note = 'keep'`); n != 1 {
+				t.Errorf("notes.ops_note lost its value")
+			}
+		})
+	}
+}
