@@ -52,6 +52,7 @@ func TestLint(t *testing.T) {
 			{"not-null-without-default", "ALTER TABLE notes ADD COLUMN rank integer NOT NULL;\n", "20260101000001_next.sql:MF103"},
 			{"unique-index", "CREATE UNIQUE INDEX notes_body ON notes (body);\n", "20260101000001_next.sql:MF101"},
 			{"new-table-is-fine", "CREATE TABLE more (id integer PRIMARY KEY, v text NOT NULL);\nCREATE UNIQUE INDEX more_v ON more (v);\n", ""},
+			{"rename-column", "ALTER TABLE notes RENAME COLUMN extra TO more;\n", "20260101000001_next.sql:DS103"},
 			{"nullable-column-is-fine", "ALTER TABLE notes ADD COLUMN due text NULL;\n", ""},
 		} {
 			t.Run("lint/"+dia+"/"+tc.name, func(t *testing.T) {
