@@ -46,18 +46,17 @@ func migrateLint(ctx context.Context, cfg config.Config, args []string, stdout i
 		latest int
 		files  []string
 	)
-	for i := 0; i < len(args); i++ {
-		a := args[i]
+	for len(args) > 0 {
+		a := args[0]
+		args = args[1:]
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		switch {
 		case strings.HasPrefix(a, "-") && (name == "dir" || name == "latest"):
 			if !hasVal {
-				rest := args[i+1:]
-				if len(rest) == 0 {
+				if len(args) == 0 {
 					return errors.New(migrateLintUsage)
 				}
-				val = rest[0]
-				i++
+				val, args = args[0], args[1:]
 			}
 			if name == "dir" {
 				dirs = append(dirs, val)

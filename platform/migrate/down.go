@@ -232,12 +232,13 @@ func targetSchema(ctx context.Context, dia string, dir atlas.Dir, keep, reverted
 		for _, f := range atlas.SkipCheckpointFiles(files) {
 			byVersion[f.Version()] = f
 		}
-		var out, missing []string
-		var picked []atlas.File
+		var (
+			missing []string
+			picked  []atlas.File
+		)
 		for _, r := range revs {
 			if f, ok := byVersion[r.Version]; ok {
 				picked = append(picked, f)
-				out = append(out, f.Name())
 			} else {
 				missing = append(missing, r.Version)
 			}
