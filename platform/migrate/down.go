@@ -197,6 +197,14 @@ func planDown(ctx context.Context, t execQuerier, dia string, dir atlas.Dir, opt
 	if opts.Force {
 		return rep, nil
 	}
+	if dia == dialect.Postgres && !opts.DryRun {
+		// Without the lock, a row written between the check and the DROP
+		// would be dropped with the table. (SQLite's BEGIN IMMEDIATE already
+		// keeps every other writer out.)
+		if err := lockDropped(ctx, t, live.Name, changes); err != nil {
+			return rep, err
+		}
+	}
 	lost, err := dataLoss(ctx, t, dia, live.Name, changes)
 	switch {
 	case err != nil:
@@ -443,4 +451,27 @@ func exists(ctx context.Context, db execQuerier, q string) (bool, error) {
 	defer rows.Close()
 	has := rows.Next()
 	return has, rows.Err()
+}
+
+// lockDropped takes the ACCESS EXCLUSIVE lock on the PostgreSQL tables the
+// changes drop or drop columns of, for the rest of Down's transaction.
+func lockDropped(ctx context.Context, db execQuerier, schemaName string, changes []schema.Change) error {
+	for _, c := range changes {
+		var name string
+		switch c := c.(type) {
+		case *schema.DropTable:
+			name = c.T.Name
+		case *schema.ModifyTable:
+			if slices.ContainsFunc(c.Changes, func(mc schema.Change) bool { _, ok := mc.(*schema.DropColumn); return ok }) {
+				name = c.T.Name
+			}
+		}
+		if name == "" {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, "LOCK TABLE "+quote(schemaName)+"."+quote(name)+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return fmt.Errorf("migrate down: lock %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	atlas "ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/postgres"
@@ -436,5 +437,61 @@ func TestDownLeavesWhatMigrationsDidNotBuild(t *testing.T) {
 				t.Errorf("notes.ops_note lost its value")
 			}
 		})
+	}
+}
+
+// TestDownRacesAWriter: on PostgreSQL a row written by a transaction that
+// commits while Down waits is seen by the data check, not dropped with its
+// table. The writer's transaction is open before Down starts; the test
+// commits it once Down waits for a lock.
+func TestDownRacesAWriter(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tg := emptyPostgres(t)
+	dir := twoFiles(t, dialect.Postgres)
+	tg.apply(t, dir)
+	writer, err := tg.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = writer.Rollback() }()
+	if _, err := writer.Exec(`INSERT INTO tags (name) VALUES ('acknowledged')`); err != nil {
+		t.Fatal(err)
+	}
+	var writerPID int
+	if err := writer.QueryRow(`SELECT pg_backend_pid()`).Scan(&writerPID); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := tg.downDir(t, dir, migrate.DownOptions{})
+		done <- err
+	}()
+	// Wait until some session waits on the writer's locks.
+	for {
+		var waiting bool
+		err := tg.db.SQL.QueryRow(`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))`, writerPID).Scan(&waiting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Down finished while the writer's transaction was open: %v", err)
+		case <-time.After(5 * time.Millisecond): // poll again
+		}
+	}
+	if err := writer.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-done
+	var lost *migrate.DataLossError
+	if !errors.As(err, &lost) || !slices.Equal(lost.Tables, []string{"tags"}) {
+		t.Fatalf("Down: got %v, want a refusal naming tags", err)
+	}
+	if n := tg.scalar(t, `SELECT count(*) FROM tags`); n != 1 {
+		t.Fatalf("tags: %d rows, want the acknowledged one", n)
 	}
 }
