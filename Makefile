@@ -6,7 +6,7 @@ TOOL = $(GO) tool -modfile=tools/go.mod
 # The npm linters of the OpenAPI document, pinned in api/package.json: `npm ci --prefix api`.
 API_NODE_BIN = api/node_modules/.bin
 
-.PHONY: run test build vet lint lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status e2e-deps screenshots
+.PHONY: run test build vet lint lint-migrations lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status e2e-deps screenshots
 
 ## run: serve the API on 127.0.0.1:8080 (embedded SQLite under ./data unless DATABASE_URL is set)
 run:
@@ -21,7 +21,7 @@ COVERPROFILE ?= coverage.out
 ## test: vet, lint, the tidy and generated-code checks, then every test with the race detector (the
 ## OpenAPI linters and oapi-codegen on the served document among them, and the web client's browser
 ## tests, which need node, npm and /usr/bin/chromium), and the coverage total
-test: check-api-tools vet lint check-tidy check-generate e2e-deps
+test: check-api-tools vet lint lint-migrations check-tidy check-generate e2e-deps
 	$(GO) test -race -count=1 -covermode=atomic -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@awk 'NR == 1 || !/^todo\/ent\// || /^todo\/ent\/schema\//' $(COVERPROFILE) > $(COVERPROFILE).tmp && mv $(COVERPROFILE).tmp $(COVERPROFILE)
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1 | sed 's/^total:[[:space:]]*(statements)[[:space:]]*/coverage: total of statements (generated Ent code excluded): /'
@@ -29,6 +29,22 @@ test: check-api-tools vet lint check-tidy check-generate e2e-deps
 ## lint: golangci-lint over the whole tree (.golangci.yml)
 lint:
 	$(TOOL) golangci-lint run ./...
+
+## lint-migrations: `todo migrate lint` over the migration files that differ from the base branch
+## (the merge base with origin/main, else main), or the newest file of each directory when there is
+## no base, so that a destructive migration cannot land unnoticed (needs MIGRATE_DEV_URL's server)
+lint-migrations:
+	@base=$$(git merge-base HEAD origin/main 2>/dev/null || git merge-base HEAD main 2>/dev/null); \
+	for d in migrations/postgres migrations/sqlite; do \
+	  if [ -z "$$base" ]; then \
+	    echo "lint-migrations: no base branch; linting the newest file of $$d"; \
+	    $(GO) run ./cmd/todo migrate lint --dir $$d --latest 1 || exit 1; continue; \
+	  fi; \
+	  files=$$( { git diff --name-only --diff-filter=d $$base -- "$$d/*.sql"; \
+	              git ls-files --others --exclude-standard -- "$$d/*.sql"; } | sort -u); \
+	  if [ -z "$$files" ]; then echo "lint-migrations: $$d: no file differs from $$(git rev-parse --short $$base)"; continue; fi; \
+	  $(GO) run ./cmd/todo migrate lint --dir $$d $$files || exit 1; \
+	done
 
 ## lint-api: Redocly and Spectral on the document `todo serve` answers at /openapi.yaml, and a Go
 ## client generated from it by oapi-codegen (cmd/todo TestServedDocument, also part of `make test`)

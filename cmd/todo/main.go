@@ -1,5 +1,6 @@
 // Command todo is the todo service: `todo serve` runs the REST API, `todo
-// migrate apply|status|diff NAME` manages the database schema, and `todo
+// migrate apply|status|down|lint|hash|adopt|diff` manages the database schema, `todo backup PATH`
+// copies the embedded SQLite database, and `todo
 // users list|disable|enable|delete` manages accounts.
 package main
 
@@ -25,6 +26,9 @@ const usage = `usage:
   todo serve                 run the REST API (configuration: environment, see README)
   todo migrate apply         apply pending migrations to DATABASE_URL
   todo migrate status        list applied and pending migrations
+  todo migrate down [N]      revert the last N applied migrations (default 1; --dry-run, --force)
+  todo migrate lint          lint the newest migration files (--dir DIR, --latest N, or FILE.sql ...)
+  todo migrate hash [DIR]    rewrite atlas.sum after a lint:ignore comment in an uncommitted file
   todo migrate diff NAME     write a migration for both dialects from the Ent schema
   todo migrate adopt         bring a database made by the seed's SQL under the migrations, keeping its rows
   todo backup PATH           copy the embedded SQLite database, while it serves, to a new file PATH

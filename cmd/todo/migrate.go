@@ -17,7 +17,7 @@ import (
 
 func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: todo migrate apply|status|adopt|diff NAME")
+		return errors.New("usage: todo migrate apply|status|down [N]|lint|hash|adopt|diff NAME")
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -34,12 +34,18 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 			return errors.New("usage: todo migrate adopt")
 		}
 		return migrateAdopt(ctx, cfg, stdout)
+	case "down":
+		return migrateDown(ctx, cfg, args[1:], stdout)
+	case "lint":
+		return migrateLint(ctx, cfg, args[1:], stdout)
+	case "hash":
+		return migrateHash(args[1:], stdout)
 	case "apply", "status":
 		if len(args) != 1 {
 			return fmt.Errorf("usage: todo migrate %s", args[0])
 		}
 	default:
-		return fmt.Errorf("unknown migrate command %q: want apply, status, adopt or diff NAME", args[0])
+		return fmt.Errorf("unknown migrate command %q: want apply, status, down, lint, hash, adopt or diff NAME", args[0])
 	}
 	db, err := database.Open(ctx, cfg.Database)
 	if err != nil {

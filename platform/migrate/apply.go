@@ -102,6 +102,11 @@ func ApplyEmbedded(ctx context.Context, db *database.DB, opts ApplyOptions) (Rep
 // neither a schema change nor a revision, and the error names the file and
 // the failing statement. The files applied before it stay applied.
 //
+// A file with the directive `-- atlas:txmode none` (CREATE INDEX
+// CONCURRENTLY cannot run in a transaction) runs outside one, as the CLI
+// runs it: its revision records each statement as it succeeds, and a failure
+// leaves the file partially applied, resumed at the failed statement.
+//
 // On PostgreSQL the lock is the CLI's advisory lock, held by one dedicated
 // connection that also runs the transactions. SQLite has no such lock: each
 // transaction starts with BEGIN IMMEDIATE, which serialises writers, and
@@ -168,6 +173,13 @@ func applyNext(ctx context.Context, conn *sql.Conn, dia string, dir atlas.Dir, o
 		return FileReport{}, false, fmt.Errorf("migrate: pending files: %w", err)
 	}
 	f := pending[0]
+	if txModeNone(f) {
+		finished = true
+		if err := tx.Commit(); err != nil {
+			return FileReport{}, false, fmt.Errorf("migrate: commit: %w", err)
+		}
+		return applyWithoutTx(ctx, conn, dia, dir, opts, f, start)
+	}
 	if err := ex.Execute(ctx, f); err != nil {
 		return FileReport{}, false, executeError(f, err)
 	}

@@ -85,9 +85,16 @@ func diffDir(ctx context.Context, dia, dir, devURL, name string) ([]string, erro
 		seen[f.Name()] = true
 	}
 	var out []string
+	var names []string
 	for _, f := range after {
 		if !seen[f.Name()] {
+			names = append(names, f.Name())
 			out = append(out, filepath.Join(dir, f.Name()))
+		}
+	}
+	if dia == dialect.SQLite {
+		if _, err := KeepSQLiteSequenceInDir(ld, names); err != nil {
+			return out, fmt.Errorf("keep sqlite_sequence: %w", err)
 		}
 	}
 	return out, nil
