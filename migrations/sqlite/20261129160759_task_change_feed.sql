@@ -1,4 +1,5 @@
 -- Create index "task_user_id_change_seq" to table: "tasks"
+-- lint:ignore MF101 change_seq was added nullable by the previous file and NULLs never collide in a unique index
 CREATE UNIQUE INDEX `task_user_id_change_seq` ON `tasks` (`user_id`, `change_seq`);
 -- Create "task_counters" table
 CREATE TABLE `task_counters` (`user_id` text NOT NULL, `seq` integer NOT NULL DEFAULT (0), `total` integer NOT NULL DEFAULT (0), `completed` integer NOT NULL DEFAULT (0), `purged_seq` integer NOT NULL DEFAULT (0), PRIMARY KEY (`user_id`), CONSTRAINT `task_counters_users_task_counter` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE);

@@ -56,7 +56,7 @@ func (tg target) adopt(t *testing.T, dir fs.FS) migrate.AdoptReport {
 
 // assertSameSchema compares the public schemas of two PostgreSQL databases
 // by inspection: no change between them, as Atlas sees them.
-func assertSameSchema(t *testing.T, got, want target) {
+func assertAdoptedSchema(t *testing.T, got, want target) {
 	t.Helper()
 	ctx := context.Background()
 	inspect := func(tg target) *postgres.Driver {
@@ -157,7 +157,7 @@ func TestAdoptSeedDatabase(t *testing.T) {
 	// The schema is the migrations' own, and nothing is pending.
 	fresh := emptyPostgres(t)
 	fresh.apply(t, dir)
-	assertSameSchema(t, seed, fresh)
+	assertAdoptedSchema(t, seed, fresh)
 	if p := seed.pending(t, dir); len(p) != 0 {
 		t.Fatalf("pending after adopt: %v", p)
 	}
@@ -226,7 +226,7 @@ func TestAdoptBaselineThenApply(t *testing.T) {
 	}
 	fresh := emptyPostgres(t)
 	fresh.apply(t, full)
-	assertSameSchema(t, seed, fresh)
+	assertAdoptedSchema(t, seed, fresh)
 }
 
 // alembicSeed is the seed's Alembic migration (its "Sample Migration
@@ -259,7 +259,7 @@ func TestAdoptAlembicDatabase(t *testing.T) {
 	}
 	fresh := emptyPostgres(t)
 	fresh.apply(t, dir)
-	assertSameSchema(t, tg, fresh)
+	assertAdoptedSchema(t, tg, fresh)
 }
 
 // With search_path in the URL the revisions table lives beside users and
