@@ -2,9 +2,13 @@ package database
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +16,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// probeChannelPrefix starts the channel each listener connection probes
+// itself on; a random suffix keeps every connection's its own.
+const probeChannelPrefix = "todo_listen_probe_"
 
 // ListenerApplicationName is the application_name of the listener's
 // connection, by which pg_stat_activity tells it from the pool's.
@@ -39,7 +47,7 @@ type Listener struct {
 
 	// Timings; tests shorten them.
 	minBackoff, maxBackoff time.Duration
-	idle                   time.Duration // a quiet connection is pinged this often
+	idle                   time.Duration // a quiet connection is probed this often
 	pingTimeout            time.Duration
 
 	mConnected     prometheus.Gauge
@@ -151,6 +159,13 @@ func (l *Listener) Run(ctx context.Context) {
 
 // session connects, listens and delivers notifications until the
 // connection fails or ctx ends.
+//
+// The connection is trusted only once a notification it sent itself, on a
+// probe channel of its own, has come back: a pooler in transaction mode
+// (Neon's -pooler endpoint, PgBouncer) accepts LISTEN but does not deliver.
+// The probe is repeated whenever the connection has been quiet for idle,
+// so a connection cut silently, or one that stops delivering, is noticed
+// within idle+pingTimeout.
 func (l *Listener) session(ctx context.Context) (err error) {
 	conn, err := pgx.ConnectConfig(ctx, l.cfg)
 	if err != nil {
@@ -165,37 +180,65 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		defer cancel()
 		_ = conn.Close(closeCtx)
 	}()
-	for ch := range l.subs {
+	probeChannel := probeChannelPrefix + rand.Text()
+	for _, ch := range append(slices.Collect(maps.Keys(l.subs)), probeChannel) {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return fmt.Errorf("listen %s: %w", ch, err)
 		}
 	}
-	// Listening: whatever is sent from now on arrives. What was missed
-	// before is forgotten before anyone relies on the subscription again.
-	l.reset()
-	l.connected.Store(true)
-	l.mConnected.Set(1)
-	l.log.Info("database listener connected", "channels", len(l.subs))
+	var (
+		nonce    int
+		deadline time.Time // of the probe in flight; zero when none is
+	)
+	probe := func() error {
+		nonce++
+		pctx, cancel := context.WithTimeout(ctx, l.pingTimeout)
+		defer cancel()
+		if _, err := conn.Exec(pctx, "SELECT pg_notify($1, $2)", probeChannel, strconv.Itoa(nonce)); err != nil {
+			return fmt.Errorf("probe: %w", err)
+		}
+		deadline = time.Now().Add(l.pingTimeout)
+		return nil
+	}
+	if err := probe(); err != nil {
+		return err
+	}
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, l.idle)
+		wait := l.idle
+		if !deadline.IsZero() {
+			wait = time.Until(deadline)
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case err == nil && n.Channel == probeChannel:
+			if n.Payload != strconv.Itoa(nonce) {
+				continue // an earlier probe's, late
+			}
+			deadline = time.Time{}
+			if !l.connected.Load() {
+				// Delivering: whatever is sent from now on arrives. What was
+				// missed before is forgotten before anyone relies on the
+				// subscription again.
+				l.reset()
+				l.connected.Store(true)
+				l.mConnected.Set(1)
+				l.log.Info("database listener connected", "channels", len(l.subs))
+			}
 		case err == nil:
 			l.mNotifications.Inc()
 			for _, s := range l.subs[n.Channel] {
 				s.Notify(n.Payload)
 			}
 		case errors.Is(err, context.DeadlineExceeded) || waitCtx.Err() != nil:
-			// Quiet for a while: make sure the connection still answers,
-			// so that one cut silently is noticed within idle+pingTimeout.
-			pingCtx, cancel := context.WithTimeout(ctx, l.pingTimeout)
-			err := conn.Ping(pingCtx)
-			cancel()
-			if err != nil {
-				return fmt.Errorf("ping: %w", err)
+			if !deadline.IsZero() {
+				return fmt.Errorf("a notification sent on this connection did not come back within %v (a pooler in transaction mode? set DATABASE_LISTEN_URL to a direct endpoint)", l.pingTimeout)
+			}
+			if err := probe(); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("wait for notification: %w", err)
