@@ -49,6 +49,9 @@ type Listener struct {
 	minBackoff, maxBackoff time.Duration
 	idle                   time.Duration // a quiet connection is probed this often
 	pingTimeout            time.Duration
+	// lose, in tests, sends the probes where they are lost, as a pooler
+	// in transaction mode loses notifications.
+	lose bool
 
 	mConnected     prometheus.Gauge
 	mReconnects    prometheus.Counter
@@ -194,7 +197,11 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		nonce++
 		pctx, cancel := context.WithTimeout(ctx, l.pingTimeout)
 		defer cancel()
-		if _, err := conn.Exec(pctx, "SELECT pg_notify($1, $2)", probeChannel, strconv.Itoa(nonce)); err != nil {
+		to := probeChannel
+		if l.lose {
+			to += "_lost"
+		}
+		if _, err := conn.Exec(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce)); err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
 		deadline = time.Now().Add(l.pingTimeout)

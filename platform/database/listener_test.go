@@ -149,3 +149,53 @@ func metricsText(t *testing.T, reg *prometheus.Registry) string {
 	}
 	return b.String()
 }
+
+// TestListenerNotDelivering: a connection that accepts LISTEN but delivers
+// nothing (a pooler in transaction mode, simulated by probes sent where
+// they are lost) is never reported connected, so nothing relies on it; the
+// listener keeps reconnecting and says why.
+func TestListenerNotDelivering(t *testing.T) {
+	_, url := dbtest.NewWithURL(t)
+	logs := &strings.Builder{}
+	var mu sync.Mutex
+	l, err := database.NewListener(url, slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events
+	l.Subscribe("test_channel", ev.sub())
+	database.LoseProbes(l, 200*time.Millisecond)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, "two reconnections", func() bool {
+		return strings.Contains(metricsText(t, reg), "db_listener_reconnects_total 2")
+	})
+	if l.Connected() {
+		t.Error("reported connected although its probe never came back")
+	}
+	if _, resets := ev.snapshot(); resets != 0 {
+		t.Errorf("%d resets: a subscriber was told it could rely on the connection", resets)
+	}
+	mu.Lock()
+	text := logs.String()
+	mu.Unlock()
+	if !strings.Contains(text, "DATABASE_LISTEN_URL") {
+		t.Errorf("the log does not say what to fix:\n%s", text)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
