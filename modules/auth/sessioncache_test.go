@@ -248,9 +248,9 @@ func testSessionCacheStopsAtOnce(t *testing.T, e *env) {
 
 // TestSessionCacheTradeOff documents what the cache gives up: a change made
 // behind the service's back (here an operator deactivating a user with
-// SQL, as another instance's revocation would be) is seen only once the
-// cached check is older than AUTH_SESSION_CACHE_TTL. Without the cache it
-// is seen at once.
+// SQL, which sends no notification) is seen only once the cached check is
+// older than AUTH_SESSION_CACHE_TTL. Without the cache it is seen at once.
+// (Revocations by other instances arrive by NOTIFY: revocation_test.go.)
 func TestSessionCacheTradeOff(t *testing.T) {
 	t.Run("cache-on/deactivated-user/200-until-ttl-then-401", func(t *testing.T) {
 		e := pgEnv(t, withSessionCache())

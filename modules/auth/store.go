@@ -32,7 +32,7 @@ type store struct {
 }
 
 // revokedChannel is the PostgreSQL channel that revocations are announced
-// on, for every instance to forget the sessions they end (Service.listen).
+// on, for every instance to forget the sessions they end (Service.revoked).
 const revokedChannel = "todo_sessions_revoked"
 
 // maxNotifiedSessions is how many session ids one notification names at
