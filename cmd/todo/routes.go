@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,6 +34,9 @@ type app struct {
 	metrics http.Handler
 	jobs    []background.Job
 	mail    *mail.Worker
+	// listener brings revocations from every instance (PostgreSQL); nil on
+	// SQLite. Serving runs it.
+	listener *database.Listener
 }
 
 // newApp builds the app. Tests build it too.
@@ -57,8 +61,22 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		return nil, err
 	}
 	reg.MustRegister(mailer.Collector())
+	var listener *database.Listener
+	if db.Dialect == dialect.Postgres {
+		listenURL := cfg.Database.ListenURL
+		if listenURL == "" {
+			listenURL = cfg.Database.URL
+		}
+		if listener, err = database.NewListener(listenURL, log); err != nil {
+			return nil, err
+		}
+		reg.MustRegister(listener)
+	}
 	bind := httpx.NewBinder()
-	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind, WakeMail: mailer.Wake})
+	authM, err := auth.New(ctx, auth.Deps{
+		DB: db.Ent, Dialect: db.Dialect, Config: cfg.Auth, Log: log, Now: now, Binder: bind,
+		WakeMail: mailer.Wake, Listener: listener,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +90,11 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	authM.Routes(v1)
 	tasksM.Routes(v1, authM.RequireUser())
 	return &app{
-		api:     e,
-		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
-		jobs:    append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
-		mail:    mailer,
+		api:      e,
+		metrics:  metricsHandler(reg, cfg.HTTP.MetricsToken),
+		jobs:     append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
+		mail:     mailer,
+		listener: listener,
 	}, nil
 }
 

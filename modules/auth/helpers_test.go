@@ -112,6 +112,13 @@ func withTrustedLoopback() option {
 // cmd/todo mounts it.
 func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 	t.Helper()
+	return newListeningEnv(t, db, nil, opts...)
+}
+
+// newListeningEnv is newEnv whose session cache hears revocations through
+// listener (PostgreSQL), which the caller runs.
+func newListeningEnv(t testing.TB, db *database.DB, listener *database.Listener, opts ...option) *env {
+	t.Helper()
 	cfg, hcfg := testConfig(), config.HTTP{}
 	for _, o := range opts {
 		o(&cfg, &hcfg)
@@ -124,7 +131,7 @@ func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 	}
 	clk := newClock()
 	outbox := &testOutbox{db: db}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake, Listener: listener})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}

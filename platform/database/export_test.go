@@ -1,0 +1,11 @@
+package database
+
+import "time"
+
+// LoseProbes makes l send its probe notifications where nobody listens, as
+// a pooler in transaction mode loses notifications, and shortens its waits.
+func LoseProbes(l *Listener, timeout time.Duration) {
+	l.lose = true
+	l.pingTimeout = timeout
+	l.minBackoff, l.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
+}
