@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"todo/api"
 	"todo/modules/auth"
@@ -33,6 +35,9 @@ type app struct {
 	metrics http.Handler
 	jobs    []background.Job
 	mail    *mail.Worker
+	// close releases what the app holds beyond the database (the Redis
+	// client of the shared limits).
+	close func()
 }
 
 // newApp builds the app. Tests build it too.
@@ -58,10 +63,22 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	}
 	reg.MustRegister(mailer.Collector())
 	bind := httpx.NewBinder()
-	authM, err := auth.New(ctx, auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind, WakeMail: mailer.Wake})
+	rdb, err := redisClient(cfg.Redis)
 	if err != nil {
 		return nil, err
 	}
+	closeApp := func() {}
+	authDeps := auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind, WakeMail: mailer.Wake, RedisConfig: cfg.Redis}
+	if rdb != nil {
+		authDeps.Redis = rdb
+		closeApp = func() { _ = rdb.Close() }
+	}
+	authM, err := auth.New(ctx, authDeps)
+	if err != nil {
+		closeApp()
+		return nil, err
+	}
+	reg.MustRegister(authM.Collector())
 	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
 
 	e.GET("/healthz", httpx.Health)
@@ -76,7 +93,29 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
 		jobs:    append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
 		mail:    mailer,
+		close:   closeApp,
 	}, nil
+}
+
+// redisClient is the client of REDIS_URL's server, or nil when it is not
+// set. Every call is bounded by REDIS_TIMEOUT (dialing, reading, writing,
+// waiting for a pooled connection) and never retried: a limit that Redis
+// does not answer in time falls back to this instance's own at once.
+func redisClient(c config.Redis) (*redis.Client, error) {
+	if !c.Enabled() {
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout = c.Timeout
+	opt.ReadTimeout = c.Timeout
+	opt.WriteTimeout = c.Timeout
+	opt.PoolTimeout = c.Timeout
+	opt.MaxRetries = -1
+	opt.ContextTimeoutEnabled = true
+	return redis.NewClient(opt), nil
 }
 
 // newHandler is newApp's API engine alone, for tests that need no more.

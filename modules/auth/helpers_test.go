@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"todo/platform/apitest"
 	"todo/platform/config"
@@ -112,6 +113,13 @@ func withTrustedLoopback() option {
 // cmd/todo mounts it.
 func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 	t.Helper()
+	return newSharedEnv(t, db, nil, "", opts...)
+}
+
+// newSharedEnv is newEnv with the limits kept in rdb under prefix (nil:
+// in the process).
+func newSharedEnv(t testing.TB, db *database.DB, rdb redis.Scripter, prefix string, opts ...option) *env {
+	t.Helper()
 	cfg, hcfg := testConfig(), config.HTTP{}
 	for _, o := range opts {
 		o(&cfg, &hcfg)
@@ -124,7 +132,8 @@ func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 	}
 	clk := newClock()
 	outbox := &testOutbox{db: db}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake,
+		Redis: rdb, RedisConfig: config.Redis{KeyPrefix: prefix, Timeout: time.Second}})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}
