@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,6 +39,9 @@ type app struct {
 	// close releases what the app holds beyond the database (the Redis
 	// client of the shared limits).
 	close func()
+	// listener brings revocations from every instance (PostgreSQL); nil on
+	// SQLite. Serving runs it.
+	listener *database.Listener
 }
 
 // newApp builds the app. Tests build it too.
@@ -62,13 +66,27 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		return nil, err
 	}
 	reg.MustRegister(mailer.Collector())
+	var listener *database.Listener
+	if db.Dialect == dialect.Postgres {
+		listenURL := cfg.Database.ListenURL
+		if listenURL == "" {
+			listenURL = cfg.Database.URL
+		}
+		if listener, err = database.NewListener(listenURL, log); err != nil {
+			return nil, err
+		}
+		reg.MustRegister(listener)
+	}
 	bind := httpx.NewBinder()
 	rdb, err := redisClient(cfg.Redis)
 	if err != nil {
 		return nil, err
 	}
 	closeApp := func() {}
-	authDeps := auth.Deps{DB: db.Ent, Config: cfg.Auth, Log: log, Now: now, Binder: bind, WakeMail: mailer.Wake, RedisConfig: cfg.Redis}
+	authDeps := auth.Deps{
+		DB: db.Ent, Dialect: db.Dialect, Config: cfg.Auth, Log: log, Now: now, Binder: bind,
+		WakeMail: mailer.Wake, Listener: listener, RedisConfig: cfg.Redis,
+	}
 	if rdb != nil {
 		authDeps.Redis = rdb
 		closeApp = func() { _ = rdb.Close() }
@@ -89,11 +107,12 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	authM.Routes(v1)
 	tasksM.Routes(v1, authM.RequireUser())
 	return &app{
-		api:     e,
-		metrics: metricsHandler(reg, cfg.HTTP.MetricsToken),
-		jobs:    append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
-		mail:    mailer,
-		close:   closeApp,
+		api:      e,
+		metrics:  metricsHandler(reg, cfg.HTTP.MetricsToken),
+		jobs:     append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
+		mail:     mailer,
+		listener: listener,
+		close:    closeApp,
 	}, nil
 }
 

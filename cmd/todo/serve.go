@@ -75,10 +75,22 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		defer close(mailDone)
 		_ = a.mail.Run(jobsCtx)
 	}()
+	// The revocation listener (PostgreSQL) runs until the server is done:
+	// requests still finishing during the shutdown keep its notifications.
+	listenCtx, stopListen := context.WithCancel(context.WithoutCancel(ctx))
+	listenDone := make(chan struct{})
+	go func() {
+		defer close(listenDone)
+		if a.listener != nil {
+			a.listener.Run(listenCtx)
+		}
+	}()
 	defer func() {
 		stopJobs()
+		stopListen()
 		<-jobsDone
 		<-mailDone
+		<-listenDone
 	}()
 	return httpx.Serve(ctx, cfg.HTTP, log, a.api)
 }

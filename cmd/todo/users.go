@@ -59,7 +59,7 @@ func usersCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err := requireMigrated(ctx, cfg.Database, db); err != nil {
 		return err
 	}
-	admin := auth.NewAdmin(db.Ent, time.Now)
+	admin := auth.NewAdmin(db.Ent, db.Dialect, time.Now)
 	if cmd == "list" {
 		return listUsers(ctx, admin, stdout)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	entdialect "entgo.io/ent/dialect"
+
 	"todo/ent"
 	"todo/ent/user"
 )
@@ -17,9 +19,11 @@ type Admin struct {
 	now   func() time.Time
 }
 
-// NewAdmin returns the operators' account commands on db.
-func NewAdmin(db *ent.Client, now func() time.Time) *Admin {
-	return &Admin{store: &store{db: db}, now: now}
+// NewAdmin returns the operators' account commands on db, of dialect
+// (dialect.Postgres or dialect.SQLite). On PostgreSQL their revocations are
+// announced to every running instance, as the service's own are.
+func NewAdmin(db *ent.Client, dialect string, now func() time.Time) *Admin {
+	return &Admin{store: &store{db: db, postgres: dialect == entdialect.Postgres}, now: now}
 }
 
 // adminPage is how many users Users reads at a time.
@@ -71,7 +75,12 @@ func (a *Admin) Delete(ctx context.Context, email string) (User, error) {
 	if isExternalHash(u.HashedPassword) {
 		err = a.store.deleteExternalUser(ctx, u.ID, u.HashedPassword, dbTime(a.now()))
 	} else {
-		err = a.store.db.User.DeleteOneID(u.ID).Exec(ctx)
+		err = a.store.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+			if err := tx.User.DeleteOneID(u.ID).Exec(ctx); err != nil {
+				return false, err
+			}
+			return false, a.store.notifyRevoked(ctx, tx, userRevoked(u.ID))
+		})
 	}
 	switch {
 	case ent.IsNotFound(err), errors.Is(err, ErrUnauthorized): // deleted meanwhile

@@ -49,7 +49,7 @@ func benchEngine(b *testing.B, cfg config.Auth) (*httpx.Engine, *Module) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
 	if err != nil {
 		b.Fatal(err)
 	}

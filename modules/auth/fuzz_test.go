@@ -57,7 +57,7 @@ func fzHandler(f *testing.F) (http.Handler, string) {
 		RatePerAccount: 1 << 30, FailuresPerAccount: 1 << 30, FailureBackoffMax: time.Minute, RefreshPerSession: 1 << 30, MaxSessions: 100,
 		AppBaseURL: "https://todo.example", VerifyTTL: time.Hour, ResetTTL: time.Hour, MailsPerHour: 1 << 30,
 	}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg, Log: log, Now: time.Now, Binder: httpx.NewBinder()})
 	if err != nil {
 		f.Fatal(err)
 	}

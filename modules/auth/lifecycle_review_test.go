@@ -124,7 +124,7 @@ func TestResetLinksDieWithPasswordChangeAndDisable(t *testing.T) {
 		register(t, s, "disabled-meanwhile@example.com")
 		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "disabled-meanwhile@example.com"}), http.StatusAccepted)
 		tok = lastToken(t, e, "disabled-meanwhile@example.com", "reset-password")
-		admin := NewAdmin(e.db.Ent, e.clock.Now)
+		admin := NewAdmin(e.db.Ent, e.db.Dialect, e.clock.Now)
 		for _, active := range []bool{false, true} {
 			if _, err := admin.SetActive(t.Context(), "disabled-meanwhile@example.com", active); err != nil {
 				t.Fatal(err)
@@ -232,7 +232,7 @@ func TestEnablingRevivesNoOldExternalToken(t *testing.T) {
 		s := e.server(t)
 		old := ed.sign(t, extClaims(e.clock.Now(), "ext-disabled", "ext-disabled@example.com"))
 		me(t, s, old)
-		admin := NewAdmin(e.db.Ent, e.clock.Now)
+		admin := NewAdmin(e.db.Ent, e.db.Dialect, e.clock.Now)
 		if _, err := admin.SetActive(t.Context(), "ext-disabled@example.com", false); err != nil {
 			t.Fatal(err)
 		}

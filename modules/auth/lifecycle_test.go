@@ -233,7 +233,7 @@ func TestPasswordResetDisabledAccount(t *testing.T) {
 	register(t, s, "disabled-reset@example.com")
 	expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/request", body{"email": "disabled-reset@example.com"}), http.StatusAccepted)
 	tok := lastToken(t, e, "disabled-reset@example.com", "reset-password")
-	if _, err := NewAdmin(e.db.Ent, e.clock.Now).SetActive(t.Context(), "disabled-reset@example.com", false); err != nil {
+	if _, err := NewAdmin(e.db.Ent, e.db.Dialect, e.clock.Now).SetActive(t.Context(), "disabled-reset@example.com", false); err != nil {
 		t.Fatal(err)
 	}
 	// A disabled account gets no mail, and cannot spend an earlier token.

@@ -16,6 +16,7 @@ import (
 	"todo/ent"
 	"todo/platform/background"
 	"todo/platform/config"
+	"todo/platform/database"
 	"todo/platform/httpx"
 )
 
@@ -30,6 +31,15 @@ type Deps struct {
 	// verification and reset mails, through platform/mail's outbox); nil
 	// leaves them to the worker's next poll.
 	WakeMail func()
+	// Dialect is DB's, dialect.Postgres or dialect.SQLite. On PostgreSQL
+	// every revocation is announced with NOTIFY in its transaction.
+	Dialect string
+	// Listener, on PostgreSQL, brings the revocations announced by every
+	// instance (this one's included) to the session cache, which is used
+	// only while it is connected. Nil on SQLite, where this process makes
+	// every revocation; nil on PostgreSQL leaves the cache to its TTL alone,
+	// which only tests do.
+	Listener *database.Listener
 	// Redis, when set, keeps the rate limits and the login backoff for
 	// every instance that shares it (REDIS_URL), with RedisConfig's key
 	// prefix and timeout; nil keeps them in this process. The hashing

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
 	"golang.org/x/crypto/bcrypt"
 
 	"todo/platform/apperr"
 	"todo/platform/config"
+	"todo/platform/database"
 	"todo/platform/httpx"
 	"todo/platform/mail"
 )
@@ -78,8 +81,11 @@ type Service struct {
 	// whether or not its email has an account.
 	resetFloor time.Duration
 	// sessions caches positive session checks; nil (AUTH_SESSION_CACHE_TTL
-	// 0, the default) asks the database on every request.
+	// 0) asks the database on every request.
 	sessions *sessionCache
+	// listener brings other instances' revocations on PostgreSQL; while it
+	// is disconnected the session cache is bypassed. Nil on SQLite.
+	listener *database.Listener
 	// dummy is a hash at the configured cost that a login for an unknown
 	// email is checked against, so that it takes as long as a wrong password.
 	dummy []byte
@@ -93,6 +99,12 @@ type Service struct {
 func NewService(ctx context.Context, d Deps) (*Service, error) {
 	if err := checkConfig(d.Config); err != nil {
 		return nil, err
+	}
+	if d.Dialect != dialect.Postgres && d.Dialect != dialect.SQLite {
+		return nil, fmt.Errorf("auth: Deps.Dialect %q is neither %s nor %s", d.Dialect, dialect.Postgres, dialect.SQLite)
+	}
+	if d.Listener != nil && d.Dialect != dialect.Postgres {
+		return nil, errors.New("auth: a database listener needs PostgreSQL")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -119,7 +131,7 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 	shared := newSharedLimits(d.Redis, d.RedisConfig.KeyPrefix, d.RedisConfig.Timeout, d.Log)
 	s := &Service{
 		shared:         shared,
-		store:          &store{db: d.DB},
+		store:          &store{db: d.DB, postgres: d.Dialect == dialect.Postgres},
 		wakeMail:       wakeMail,
 		resetFloor:     resetRequestFloor,
 		mails:          newLimiter(d.Config.MailsPerHour, time.Hour),
@@ -137,12 +149,16 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		requesterFails: newFailures(d.Config.FailuresPerAccount, time.Second, d.Config.FailureBackoffMax, failureMemory(d.Config), maxFailureKeys),
 		touch:          newTouchThrottle(touchInterval),
 		sessions:       sessions,
+		listener:       d.Listener,
 		dummy:          dummy,
 
 		externalHash: extHash,
 	}
 	if d.Redis != nil {
 		s.shareLimits()
+	}
+	if d.Listener != nil {
+		d.Listener.Subscribe(revokedChannel, database.Subscription{Notify: s.revoked, Reset: s.forgetAll})
 	}
 	return s, nil
 }
@@ -445,7 +461,9 @@ func (s *Service) Authenticate(ctx context.Context, accessToken string) (httpx.P
 // one: a fresh positive answer for this session and user skips the query,
 // and a live session found by the query is remembered.
 func (s *Service) sessionLive(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
-	if s.sessions == nil {
+	if s.sessions == nil || (s.listener != nil && !s.listener.Connected()) {
+		// Without the listener another instance's revocation would go
+		// unseen: the database is asked, and nothing is remembered.
 		return s.store.sessionLive(ctx, userID, sessionID, now)
 	}
 	if s.sessions.live(sessionID, userID, now) {
@@ -474,6 +492,35 @@ func (s *Service) forgetSession(sessionID string) {
 func (s *Service) forgetUser(userID string) {
 	if s.sessions != nil {
 		s.sessions.invalidateUser(userID)
+	}
+}
+
+// forgetAll empties the session cache, if there is one: the listener lost
+// its connection, or has it back, and notifications may have been missed.
+func (s *Service) forgetAll() {
+	if s.sessions != nil {
+		s.sessions.clear()
+	}
+}
+
+// revoked forgets the sessions a revocation announced on revokedChannel
+// ends, whichever instance made it: "u:<user id>" is every session of the
+// user, "s:<id>,<id>…" the sessions named. Anything else empties the
+// cache.
+func (s *Service) revoked(payload string) {
+	if s.sessions == nil {
+		return
+	}
+	switch {
+	case strings.HasPrefix(payload, "u:"):
+		s.sessions.invalidateUser(payload[2:])
+	case strings.HasPrefix(payload, "s:"):
+		for id := range strings.SplitSeq(payload[2:], ",") {
+			s.sessions.invalidate(id)
+		}
+	default:
+		s.log.Warn("unknown revocation notification; the session cache is emptied", "payload_bytes", len(payload))
+		s.sessions.clear()
 	}
 }
 

@@ -23,8 +23,10 @@ const evictSample = 8
 // so that authenticating a request need not ask the database each time.
 // Only positive answers are kept, each for at most ttl and never past the
 // session's own expiry. Every revocation in this process invalidates its
-// entries before it answers; revocations by other processes or by SQL are
-// seen once the entry is older than ttl.
+// entries before it answers; on PostgreSQL those of other processes arrive
+// as notifications (Service.revoked), and the cache is used only while
+// the listener is connected. Changes made by SQL behind the service's back
+// are seen once the entry is older than ttl.
 //
 // A check that raced with an invalidation must not be cached: the database
 // may have answered before the revocation committed. gen counts
@@ -146,6 +148,17 @@ func (c *sessionCache) invalidateUser(userID string) {
 				delete(sh.m, k)
 			}
 		}
+		sh.mu.Unlock()
+	}
+}
+
+// clear forgets every session.
+func (c *sessionCache) clear() {
+	c.gen.Add(1)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
 		sh.mu.Unlock()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -25,6 +26,42 @@ import (
 // errors stop here.
 type store struct {
 	db *ent.Client
+	// postgres tells other instances of each revocation (notifyRevoked);
+	// SQLite has no other instance to tell.
+	postgres bool
+}
+
+// revokedChannel is the PostgreSQL channel that revocations are announced
+// on, for every instance to forget the sessions they end (Service.listen).
+const revokedChannel = "todo_sessions_revoked"
+
+// maxNotifiedSessions is how many session ids one notification names at
+// most; beyond, it names their user (PostgreSQL caps a payload at 8000
+// bytes, and a UUID takes 37 with its comma).
+const maxNotifiedSessions = 100
+
+// userRevoked and sessionsRevoked are the payloads of revokedChannel: every
+// session of a user, or the sessions named.
+func userRevoked(userID string) string { return "u:" + userID }
+
+func sessionsRevoked(userID string, ids ...string) string {
+	if len(ids) > maxNotifiedSessions {
+		return userRevoked(userID)
+	}
+	return "s:" + strings.Join(ids, ",")
+}
+
+// notifyRevoked announces a revocation in tx, on PostgreSQL: the
+// notification is delivered, to every listening instance, if and when tx
+// commits.
+func (s *store) notifyRevoked(ctx context.Context, tx *ent.Tx, payload string) error {
+	if !s.postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_notify($1, $2)", revokedChannel, payload); err != nil {
+		return fmt.Errorf("notify revocation: %w", err)
+	}
+	return nil
 }
 
 // newSession is a session to open together with its first refresh token.
@@ -157,7 +194,10 @@ func (s *store) createSession(ctx context.Context, userID, hash string, ns newSe
 			return false, err
 		}
 		evicted, err = evictOldSessions(ctx, tx, userID, ns.Now, ns.MaxSessions)
-		return false, err
+		if err != nil || len(evicted) == 0 {
+			return false, err
+		}
+		return false, s.notifyRevoked(ctx, tx, sessionsRevoked(userID, evicted...))
 	})
 	return sess, evicted, err
 }
@@ -350,7 +390,7 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		switch {
 		case ent.IsNotFound(err) && claimed != "":
 			sess = Session{ID: claimed}
-			return revokeReused(ctx, tx, claimed, now)
+			return s.revokeReused(ctx, tx, claimed, now)
 		case ent.IsNotFound(err):
 			return false, ErrInvalidRefreshToken
 		case err != nil:
@@ -367,7 +407,7 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 		}
 		if rt.SpentAt != nil { // a token of the older form, kept when spent
 			sess = toSession(es)
-			return revokeReused(ctx, tx, es.ID, now)
+			return s.revokeReused(ctx, tx, es.ID, now)
 		}
 		eu := es.Edges.User
 		if eu == nil || es.RevokedAt != nil || !es.ExpiresAt.After(now) || !eu.IsActive {
@@ -396,7 +436,7 @@ func (s *store) rotate(ctx context.Context, oldHash, claimed string, now time.Ti
 			return false, fmt.Errorf("spend refresh token: %w", err)
 		case n == 0: // a racing refresh spent it first
 			sess = toSession(es)
-			return revokeReused(ctx, tx, es.ID, now)
+			return s.revokeReused(ctx, tx, es.ID, now)
 		}
 		if err := tx.RefreshToken.Create().SetID(newHash).SetSessionID(es.ID).SetCreatedAt(now).Exec(ctx); err != nil {
 			return false, fmt.Errorf("insert refresh token: %w", err)
@@ -425,13 +465,16 @@ func spend(ctx context.Context, tx *ent.Tx, hash, claimed string, now time.Time)
 
 // revokeReused ends a session whose spent refresh token was presented
 // again; the revocation is committed although the request fails.
-func revokeReused(ctx context.Context, tx *ent.Tx, sessionID string, now time.Time) (bool, error) {
+func (s *store) revokeReused(ctx context.Context, tx *ent.Tx, sessionID string, now time.Time) (bool, error) {
 	err := tx.Session.Update().
 		Where(session.ID(sessionID), session.RevokedAtIsNil()).
 		SetRevokedAt(now).
 		Exec(ctx)
 	if err != nil {
 		return false, fmt.Errorf("revoke reused session: %w", err)
+	}
+	if err := s.notifyRevoked(ctx, tx, sessionsRevoked("", sessionID)); err != nil {
+		return false, err
 	}
 	return true, ErrInvalidRefreshToken.Wrap(errTokenReused)
 }
@@ -454,31 +497,39 @@ func (s *store) revokeSessionOfToken(ctx context.Context, hash, claimed string, 
 		}
 		sessionID = id
 	}
-	err := s.db.Session.Update().
-		Where(session.ID(sessionID), session.RevokedAtIsNil()).
-		SetRevokedAt(now).
-		Exec(ctx)
-	if err != nil {
-		return sessionID, fmt.Errorf("revoke session by refresh token: %w", err)
-	}
-	return sessionID, nil
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		n, err := tx.Session.Update().
+			Where(session.ID(sessionID), session.RevokedAtIsNil()).
+			SetRevokedAt(now).
+			Save(ctx)
+		if err != nil || n == 0 {
+			return false, wrapErr("revoke session by refresh token", err)
+		}
+		return false, s.notifyRevoked(ctx, tx, sessionsRevoked("", sessionID))
+	})
+	return sessionID, err
 }
 
 // revokeSession ends one live session of userID; false when there is none.
 func (s *store) revokeSession(ctx context.Context, userID, sessionID string, now time.Time) (bool, error) {
-	n, err := s.db.Session.Update().
-		Where(
-			session.ID(sessionID),
-			session.UserID(userID),
-			session.RevokedAtIsNil(),
-			session.ExpiresAtGT(now),
-		).
-		SetRevokedAt(now).
-		Save(ctx)
-	if err != nil {
-		return false, fmt.Errorf("revoke session: %w", err)
-	}
-	return n > 0, nil
+	var n int
+	err := s.withTx(ctx, func(tx *ent.Tx) (bool, error) {
+		var err error
+		n, err = tx.Session.Update().
+			Where(
+				session.ID(sessionID),
+				session.UserID(userID),
+				session.RevokedAtIsNil(),
+				session.ExpiresAtGT(now),
+			).
+			SetRevokedAt(now).
+			Save(ctx)
+		if err != nil || n == 0 {
+			return false, wrapErr("revoke session", err)
+		}
+		return false, s.notifyRevoked(ctx, tx, sessionsRevoked(userID, sessionID))
+	})
+	return n > 0 && err == nil, err
 }
 
 // listSessions returns userID's live sessions, newest first.
@@ -570,7 +621,7 @@ func (s *store) changePassword(ctx context.Context, userID, keepSessionID, check
 		if err != nil {
 			return false, fmt.Errorf("revoke other sessions: %w", err)
 		}
-		return false, nil
+		return false, s.notifyRevoked(ctx, tx, userRevoked(userID))
 	})
 }
 
@@ -589,7 +640,7 @@ func (s *store) deleteUser(ctx context.Context, userID, sessionID, checkedHash s
 		case err != nil:
 			return false, fmt.Errorf("delete user: %w", err)
 		}
-		return false, nil
+		return false, s.notifyRevoked(ctx, tx, userRevoked(userID))
 	})
 }
 
@@ -663,6 +714,9 @@ func (s *store) setActive(ctx context.Context, email string, active bool, now ti
 				Exec(ctx)
 			if err != nil {
 				return false, fmt.Errorf("revoke sessions: %w", err)
+			}
+			if err := s.notifyRevoked(ctx, tx, userRevoked(eu.ID)); err != nil {
+				return false, err
 			}
 			// An external account has no sessions here: its issuer's
 			// tokens are cut off the way a deletion cuts them off, so that
@@ -1003,7 +1057,7 @@ func (s *store) resetPassword(ctx context.Context, userID, hash, newHash string,
 		if err != nil {
 			return false, fmt.Errorf("revoke sessions: %w", err)
 		}
-		return false, nil
+		return false, s.notifyRevoked(ctx, tx, userRevoked(userID))
 	})
 }
 

@@ -50,7 +50,10 @@ type HTTP struct {
 
 // Database configures the connection and its pool.
 type Database struct {
-	URL             string // empty: the embedded SQLite file
+	URL string // empty: the embedded SQLite file
+	// ListenURL is the connection that LISTENs for other instances'
+	// notifications (DATABASE_LISTEN_URL), URL when unset; empty on SQLite.
+	ListenURL       string
 	DataDir         string
 	MinConns        int32
 	MaxConns        int32
@@ -100,9 +103,10 @@ type Auth struct {
 	// and the reset mails one email may be sent, in an hour.
 	MailsPerHour int
 	// SessionCacheTTL is how long a session found live may be trusted
-	// without asking the database again; 0 (the default) asks on every
-	// request. Revocations in this process take effect at once either way;
-	// those made by other instances or by SQL take up to this long.
+	// without asking the database again; 0 asks on every request.
+	// Revocations made through the service take effect at once in its
+	// instance and, on PostgreSQL, reach the others by NOTIFY; changes
+	// made by SQL behind the service's back take up to this long.
 	SessionCacheTTL time.Duration
 	// JWKS names the external issuer whose tokens are accepted beside the
 	// service's own; its URL is empty when there is none.
@@ -211,6 +215,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		Database: Database{
 			URL:             r.databaseURL("DATABASE_URL"),
+			ListenURL:       r.databaseURL("DATABASE_LISTEN_URL"),
 			DataDir:         r.nonEmpty("DATA_DIR"),
 			MinConns:        int32(r.intRange("DB_MIN_CONNS", 0, 1000)), //nolint:gosec // G115: intRange bounds it to 0–1000
 			MaxConns:        int32(r.intRange("DB_MAX_CONNS", 1, 1000)), //nolint:gosec // G115: intRange bounds it to 1–1000
@@ -266,6 +271,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if r.err != nil {
 		return Config{}, r.err
+	}
+	switch {
+	case c.Database.Embedded() && c.Database.ListenURL != "":
+		return Config{}, errors.New("DATABASE_LISTEN_URL: only with a PostgreSQL DATABASE_URL (the embedded database has one process to tell)")
+	case c.Database.ListenURL != "" && !strings.HasPrefix(c.Database.ListenURL, "postgres"):
+		return Config{}, errors.New("DATABASE_LISTEN_URL: must be a postgres:// URL")
+	case !c.Database.Embedded() && c.Database.ListenURL == "":
+		c.Database.ListenURL = c.Database.URL
 	}
 	if c.Database.MinConns > c.Database.MaxConns {
 		return Config{}, fmt.Errorf("DB_MIN_CONNS: %d is more than DB_MAX_CONNS (%d)", c.Database.MinConns, c.Database.MaxConns)

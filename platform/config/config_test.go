@@ -29,7 +29,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"AUTH_REFRESH_TTL", c.Auth.RefreshTTL, 30 * 24 * time.Hour},
 		{"AUTH_RATE_PER_IP", c.Auth.RatePerIP, 60},
 		{"AUTH_RATE_PER_EMAIL", c.Auth.RatePerEmail, 20},
-		{"AUTH_SESSION_CACHE_TTL", c.Auth.SessionCacheTTL, time.Duration(0)},
+		{"AUTH_SESSION_CACHE_TTL", c.Auth.SessionCacheTTL, 30 * time.Second},
+		{"DATABASE_LISTEN_URL", c.Database.ListenURL, ""},
 		{"TASKS_IDEMPOTENCY_TTL", c.Tasks.IdempotencyTTL, 24 * time.Hour},
 		{"TASKS_TOMBSTONE_TTL", c.Tasks.TombstoneTTL, 720 * time.Hour},
 		{"LOG_FORMAT", c.Log.Format, "json"},
@@ -47,6 +48,26 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if err := c.CheckServe(); err != nil {
 		t.Errorf("CheckServe on the embedded default: %v", err)
+	}
+}
+
+// TestLoadListenURL: the listener connects to DATABASE_URL unless
+// DATABASE_LISTEN_URL names another endpoint (a pooler's direct host).
+func TestLoadListenURL(t *testing.T) {
+	const pooled, direct = "postgres://u@ep-x-pooler.example/todo", "postgres://u@ep-x.example/todo"
+	c, err := Load(env(map[string]string{"DATABASE_URL": pooled}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.ListenURL != pooled {
+		t.Errorf("default DATABASE_LISTEN_URL: got %q, want DATABASE_URL", c.Database.ListenURL)
+	}
+	c, err = Load(env(map[string]string{"DATABASE_URL": pooled, "DATABASE_LISTEN_URL": direct}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.ListenURL != direct || c.Database.URL != pooled {
+		t.Errorf("DATABASE_LISTEN_URL: got listen %q, url %q", c.Database.ListenURL, c.Database.URL)
 	}
 }
 
@@ -101,6 +122,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"duration/garbage", map[string]string{"HTTP_READ_TIMEOUT": "soon"}, `HTTP_READ_TIMEOUT: "soon" is not a duration`},
 		{"duration/negative", map[string]string{"DB_ACQUIRE_TIMEOUT": "-1s"}, `DB_ACQUIRE_TIMEOUT: "-1s" must be positive`},
 		{"database-url/scheme", map[string]string{"DATABASE_URL": "mysql://x"}, `DATABASE_URL: scheme "mysql" is not`},
+		{"listen-url/scheme", map[string]string{"DATABASE_URL": "postgres://u@db/todo", "DATABASE_LISTEN_URL": "mysql://x"}, `DATABASE_LISTEN_URL: scheme "mysql" is not`},
+		{"listen-url/sqlite", map[string]string{"DATABASE_URL": "postgres://u@db/todo", "DATABASE_LISTEN_URL": "sqlite:///tmp/x.db"}, `DATABASE_LISTEN_URL: must be a postgres:// URL`},
+		{"listen-url/embedded", map[string]string{"DATABASE_LISTEN_URL": "postgres://u@db/todo"}, `DATABASE_LISTEN_URL: only with a PostgreSQL DATABASE_URL`},
 		{"pool/min-over-max", map[string]string{"DB_MIN_CONNS": "40"}, `DB_MIN_CONNS: 40 is more than DB_MAX_CONNS (30)`},
 		{"pool/max-zero", map[string]string{"DB_MAX_CONNS": "0"}, `DB_MAX_CONNS: 0 is outside 1–1000`},
 		{"auto-migrate", map[string]string{"DB_AUTO_MIGRATE": "sometimes"}, `DB_AUTO_MIGRATE: "sometimes" is not true or false`},
