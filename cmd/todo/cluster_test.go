@@ -219,7 +219,7 @@ func revocationTrials(t *testing.T, from func(string) *apiClient, inst []*cluste
 	var delays []time.Duration
 	for n := range trials {
 		pair := loginAt(t, from(fmt.Sprintf("%s%d", prefix, n%250+1)), "cluster@example.com")
-		a, others := n%len(inst), []int{(n+1)%len(inst), (n+2)%len(inst)}
+		a, others := n%len(inst), []int{(n + 1) % len(inst), (n + 2) % len(inst)}
 		for _, o := range others {
 			for range 2 { // the second answer comes from the cache
 				if r := mustDo(t, direct[o], "GET", "/api/v1/users/me", pair.access, nil, nil); r.status != http.StatusOK {
