@@ -170,6 +170,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 		{"session-cap", func(t *testing.T, p, _ pairJSON) bool {
 			// MaxSessions is 3: two more logins evict p's, the oldest.
 			for range 2 {
+				a.clock.Advance(time.Millisecond)
 				login(t, a.srv, p.User.Email, testPassword)
 			}
 			return true // other is the second oldest: evicted by the next login
@@ -190,6 +191,7 @@ func TestRevocationReachesEveryInstance(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := register(t, a.srv, fmt.Sprintf("revoked%d@example.com", i))
+			a.clock.Advance(time.Millisecond) // the sessions' ages order them (the cap)
 			other := login(t, a.srv, p.User.Email, testPassword)
 			b.warm(t, p)
 			b.warm(t, other)
