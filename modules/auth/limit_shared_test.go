@@ -375,9 +375,13 @@ func TestSharedLoginLimits(t *testing.T) {
 	opts := []option{withTrustedLoopback(), withConfig(func(c *config.Auth) {
 		c.RatePerIP = 6
 		c.FailuresPerAccount = 2
+		c.RefreshPerSession = 2
 	})}
 	a := newSharedEnv(t, db, rdb, prefix, opts...)
 	b := newSharedEnv(t, db, rdb, prefix, opts...)
+	// The test clocks stand still: give both instances the same time, as
+	// synchronised clocks would.
+	b.clock.ns.Store(a.clock.ns.Load())
 	sa, sb := a.server(t), b.server(t)
 	register(t, sa, "owner@example.com", xff("203.0.113.1"))
 
@@ -409,5 +413,20 @@ func TestSharedLoginLimits(t *testing.T) {
 		// The owner, from an address that did not fail, gets in through
 		// either.
 		login(t, sb, "owner@example.com", testPassword, xff("192.0.2.10"))
+	})
+
+	t.Run("refresh-per-session", func(t *testing.T) {
+		pair := login(t, sa, "owner@example.com", testPassword, xff("192.0.2.20"))
+		tok := pair.RefreshToken
+		for _, s := range []*apitest.Server{sb, sa} {
+			r := s.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": tok})
+			expectStatus(t, r, http.StatusOK)
+			var p pairJSON
+			r.JSON(&p)
+			tok = p.RefreshToken
+		}
+		// Two refreshes a minute for the session, whichever instance.
+		r := sb.Do("POST", "/api/v1/auth/refresh", body{"refresh_token": tok})
+		expectProblem(t, r, http.StatusTooManyRequests, "rate_limited")
 	})
 }
