@@ -90,6 +90,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 	if rdb != nil {
 		authDeps.Redis = rdb
 		closeApp = func() { _ = rdb.Close() }
+		log.Info("rate limits shared through Redis", "addr", rdb.Options().Addr, "db", rdb.Options().DB, "timeout", cfg.Redis.Timeout.String())
 	}
 	authM, err := auth.New(ctx, authDeps)
 	if err != nil {

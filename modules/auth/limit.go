@@ -284,7 +284,8 @@ func (f *failures) size() int {
 // more: the newest waiter of the principal with the most is shed in its
 // place, so a few principals each keeping its share waiting cannot keep
 // everyone else out; only when none has more than the others is a
-// newcomer shed.
+// newcomer shed. The slots are per process by design, also when the rate
+// limits are shared through Redis: they guard this machine's cores.
 type hashSlots struct {
 	mu      sync.Mutex
 	free    int // slots not held
