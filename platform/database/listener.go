@@ -113,7 +113,7 @@ func (l *Listener) Describe(ch chan<- *prometheus.Desc) {
 	l.mNotifications.Describe(ch)
 }
 
-// Collect: see Describe.
+// Collect sends the listener's metrics to ch; see Describe.
 func (l *Listener) Collect(ch chan<- prometheus.Metric) {
 	l.mConnected.Collect(ch)
 	l.mReconnects.Collect(ch)
