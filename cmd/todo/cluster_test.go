@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"todo/platform/config"
 )
 
 // revocationBound is the contract for a revocation made through another
@@ -608,5 +610,26 @@ func listTitles(t *testing.T, c *apiClient, token string) map[string]int {
 			return titles
 		}
 		cursor = *page.NextCursor
+	}
+}
+
+// TestRedisClient: no client without REDIS_URL; with one, every call is
+// bounded by REDIS_TIMEOUT and never retried, whatever the URL says.
+func TestRedisClient(t *testing.T) {
+	c, err := redisClient(config.Redis{})
+	if err != nil || c != nil {
+		t.Fatalf("without a URL: %v, %v; want none", c, err)
+	}
+	c, err = redisClient(config.Redis{URL: "redis://:pw@127.0.0.1:6390/3?dial_timeout=30s&max_retries=5", Timeout: 40 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.Options()
+	if o.Addr != "127.0.0.1:6390" || o.DB != 3 || o.Password != "pw" {
+		t.Errorf("options %+v", o)
+	}
+	if o.DialTimeout != 40*time.Millisecond || o.ReadTimeout != 40*time.Millisecond || o.WriteTimeout != 40*time.Millisecond || o.PoolTimeout != 40*time.Millisecond || o.MaxRetries != 0 { // -1 is stored as 0, none
+		t.Errorf("timeouts %v %v %v %v, retries %d; want 40ms and none", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.MaxRetries)
 	}
 }
