@@ -6,7 +6,7 @@ TOOL = $(GO) tool -modfile=tools/go.mod
 # The npm linters of the OpenAPI document, pinned in api/package.json: `npm ci --prefix api`.
 API_NODE_BIN = api/node_modules/.bin
 
-.PHONY: run test build vet lint lint-migrations lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status e2e-deps screenshots
+.PHONY: run test test-cluster build vet lint lint-migrations lint-api check-api-tools check-tidy cover check-generate generate migrate-diff migrate-apply migrate-status e2e-deps screenshots
 
 ## run: serve the API on 127.0.0.1:8080 (embedded SQLite under ./data unless DATABASE_URL is set)
 run:
@@ -25,6 +25,11 @@ test: check-api-tools vet lint lint-migrations check-tidy check-generate e2e-dep
 	$(GO) test -race -count=1 -covermode=atomic -coverpkg=./... -coverprofile=$(COVERPROFILE) ./...
 	@awk 'NR == 1 || !/^todo\/ent\// || /^todo\/ent\/schema\//' $(COVERPROFILE) > $(COVERPROFILE).tmp && mv $(COVERPROFILE).tmp $(COVERPROFILE)
 	@$(GO) tool cover -func=$(COVERPROFILE) | tail -n 1 | sed 's/^total:[[:space:]]*(statements)[[:space:]]*/coverage: total of statements (generated Ent code excluded): /'
+
+## test-cluster: the multi-instance test alone (three todo serve processes behind nginx, on a private
+## PostgreSQL server and Redis; part of make test too), with its revocation figures
+test-cluster:
+	$(GO) test -count=1 -run '^TestCluster$$' -v ./cmd/todo
 
 ## lint: golangci-lint over the whole tree (.golangci.yml)
 lint:

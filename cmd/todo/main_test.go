@@ -330,6 +330,9 @@ func TestEndToEnd(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "db_pool_max_connections") {
 		t.Error("metrics lack the pool gauges")
 	}
+	if !strings.Contains(rec.Body.String(), "todo_ratelimit_redis_errors_total 0") || !strings.Contains(rec.Body.String(), "todo_ratelimit_redis_fallback 0") {
+		t.Error("metrics lack the shared limits' counters (exported at zero without REDIS_URL)")
+	}
 
 	// Deleting the account takes the tasks with it and ends the token.
 	r = s.Do("DELETE", "/api/v1/users/me", map[string]string{"password": "a long password"}, auth)

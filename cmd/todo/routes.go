@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"todo/api"
 	"todo/modules/auth"
@@ -34,6 +36,9 @@ type app struct {
 	metrics http.Handler
 	jobs    []background.Job
 	mail    *mail.Worker
+	// close releases what the app holds beyond the database (the Redis
+	// client of the shared limits).
+	close func()
 	// listener brings revocations from every instance (PostgreSQL); nil on
 	// SQLite. Serving runs it.
 	listener *database.Listener
@@ -73,13 +78,26 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		reg.MustRegister(listener)
 	}
 	bind := httpx.NewBinder()
-	authM, err := auth.New(ctx, auth.Deps{
-		DB: db.Ent, Dialect: db.Dialect, Config: cfg.Auth, Log: log, Now: now, Binder: bind,
-		WakeMail: mailer.Wake, Listener: listener,
-	})
+	rdb, err := redisClient(cfg.Redis)
 	if err != nil {
 		return nil, err
 	}
+	closeApp := func() {}
+	authDeps := auth.Deps{
+		DB: db.Ent, Dialect: db.Dialect, Config: cfg.Auth, Log: log, Now: now, Binder: bind,
+		WakeMail: mailer.Wake, Listener: listener, RedisConfig: cfg.Redis,
+	}
+	if rdb != nil {
+		authDeps.Redis = rdb
+		closeApp = func() { _ = rdb.Close() }
+		log.Info("rate limits shared through Redis", "addr", rdb.Options().Addr, "db", rdb.Options().DB, "timeout", cfg.Redis.Timeout.String())
+	}
+	authM, err := auth.New(ctx, authDeps)
+	if err != nil {
+		closeApp()
+		return nil, err
+	}
+	reg.MustRegister(authM.Collector())
 	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
 
 	e.GET("/healthz", httpx.Health)
@@ -95,7 +113,29 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		jobs:     append(append(authM.Jobs(log), tasksM.Jobs(log)...), mailer.PurgeJob()),
 		mail:     mailer,
 		listener: listener,
+		close:    closeApp,
 	}, nil
+}
+
+// redisClient is the client of REDIS_URL's server, or nil when it is not
+// set. Every call is bounded by REDIS_TIMEOUT (dialing, reading, writing,
+// waiting for a pooled connection) and never retried: a limit that Redis
+// does not answer in time falls back to this instance's own at once.
+func redisClient(c config.Redis) (*redis.Client, error) {
+	if !c.Enabled() {
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opt.DialTimeout = c.Timeout
+	opt.ReadTimeout = c.Timeout
+	opt.WriteTimeout = c.Timeout
+	opt.PoolTimeout = c.Timeout
+	opt.MaxRetries = -1
+	opt.ContextTimeoutEnabled = true
+	return redis.NewClient(opt), nil
 }
 
 // newHandler is newApp's API engine alone, for tests that need no more.

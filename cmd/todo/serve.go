@@ -53,6 +53,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err != nil {
 		return err
 	}
+	defer a.close()
 	if cfg.HTTP.DebugAddr != "" {
 		go servePprof(ctx, cfg.HTTP.DebugAddr, log)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"todo/platform/apitest"
 	"todo/platform/config"
@@ -112,12 +113,23 @@ func withTrustedLoopback() option {
 // cmd/todo mounts it.
 func newEnv(t testing.TB, db *database.DB, opts ...option) *env {
 	t.Helper()
-	return newListeningEnv(t, db, nil, opts...)
+	return buildEnv(t, db, nil, nil, "", opts...)
 }
 
 // newListeningEnv is newEnv whose session cache hears revocations through
 // listener (PostgreSQL), which the caller runs.
 func newListeningEnv(t testing.TB, db *database.DB, listener *database.Listener, opts ...option) *env {
+	t.Helper()
+	return buildEnv(t, db, listener, nil, "", opts...)
+}
+
+// newSharedEnv is newEnv with the limits kept in rdb under prefix.
+func newSharedEnv(t testing.TB, db *database.DB, rdb redis.Scripter, prefix string, opts ...option) *env {
+	t.Helper()
+	return buildEnv(t, db, nil, rdb, prefix, opts...)
+}
+
+func buildEnv(t testing.TB, db *database.DB, listener *database.Listener, rdb redis.Scripter, prefix string, opts ...option) *env {
 	t.Helper()
 	cfg, hcfg := testConfig(), config.HTTP{}
 	for _, o := range opts {
@@ -131,7 +143,8 @@ func newListeningEnv(t testing.TB, db *database.DB, listener *database.Listener,
 	}
 	clk := newClock()
 	outbox := &testOutbox{db: db}
-	m, err := New(context.Background(), Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake, Listener: listener})
+	m, err := New(context.Background(), Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg, Log: log, Now: clk.Now, Binder: httpx.NewBinder(), WakeMail: outbox.wake, Listener: listener,
+		Redis: rdb, RedisConfig: config.Redis{KeyPrefix: prefix, Timeout: time.Second}})
 	if err != nil {
 		t.Fatalf("auth.New: %v", err)
 	}

@@ -39,6 +39,13 @@ func clientKey(ip string) string {
 // its memory is bounded by the keys seen within about one period, and by
 // maxKeys whatever happens.
 type limiter struct {
+	// name and shared, when shared is set (REDIS_URL), keep the limit in
+	// Redis, one budget for every instance; the table below then counts
+	// this instance's allowed attempts too, and decides whenever Redis
+	// does not answer.
+	name   string
+	shared *sharedLimits
+
 	mu        sync.Mutex
 	period    time.Duration
 	interval  time.Duration
@@ -59,6 +66,21 @@ func newLimiter(n int, period time.Duration) *limiter {
 // allow records an attempt by key at now. When the key is over its limit it
 // returns false and how long to wait until an attempt would be allowed.
 func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	if l.shared != nil {
+		if allowed, wait, ok := l.shared.gcra(l, key, now, true); ok {
+			if allowed {
+				// This instance's attempts are a subset of everyone's,
+				// so the local table allows what Redis allowed.
+				_, _ = l.allowLocal(key, now)
+			}
+			return allowed, wait
+		}
+	}
+	return l.allowLocal(key, now)
+}
+
+// allowLocal is allow on this instance's table alone.
+func (l *limiter) allowLocal(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
@@ -88,6 +110,11 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 // counting one: for an attempt whose cost is known only once it succeeded
 // (count it then with allow).
 func (l *limiter) full(key string, now time.Time) bool {
+	if l.shared != nil {
+		if allowed, _, ok := l.shared.gcra(l, key, now, false); ok {
+			return !allowed
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	tat := l.tat[key]
@@ -131,6 +158,12 @@ func retrySeconds(d time.Duration) int { return max(int(math.Ceil(d.Seconds())),
 // memory is bounded by the keys that failed within that window (and by
 // maxKeys whatever happens).
 type failures struct {
+	// name and shared, when shared is set (REDIS_URL), keep the records in
+	// Redis for every instance; the table below keeps this instance's
+	// failures too, and decides whenever Redis does not answer.
+	name   string
+	shared *sharedLimits
+
 	mu        sync.Mutex
 	free      int
 	base      time.Duration
@@ -159,6 +192,11 @@ func newFailures(free int, base, maxWait, forget time.Duration, maxKeys int) *fa
 
 // lockedFor reports how long key stays locked after now; 0 when it is not.
 func (f *failures) lockedFor(key string, now time.Time) time.Duration {
+	if f.shared != nil {
+		if _, until, ok := f.shared.record(f, key); ok {
+			return max(until.Sub(now), 0)
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.m[key]
@@ -170,6 +208,11 @@ func (f *failures) lockedFor(key string, now time.Time) time.Duration {
 
 // recent reports whether key failed within the forget window before now.
 func (f *failures) recent(key string, now time.Time) bool {
+	if f.shared != nil {
+		if last, _, ok := f.shared.record(f, key); ok {
+			return !last.IsZero() && now.Sub(last) < f.forget
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r, ok := f.m[key]
@@ -178,6 +221,9 @@ func (f *failures) recent(key string, now time.Time) bool {
 
 // fail records a failure of key at now.
 func (f *failures) fail(key string, now time.Time) {
+	if f.shared != nil {
+		_ = f.shared.fail(f, key, now) // the local record is kept either way
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweep(now)
@@ -238,7 +284,8 @@ func (f *failures) size() int {
 // more: the newest waiter of the principal with the most is shed in its
 // place, so a few principals each keeping its share waiting cannot keep
 // everyone else out; only when none has more than the others is a
-// newcomer shed.
+// newcomer shed. The slots are per process by design, also when the rate
+// limits are shared through Redis: they guard this machine's cores.
 type hashSlots struct {
 	mu      sync.Mutex
 	free    int // slots not held

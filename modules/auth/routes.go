@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"todo/ent"
 	"todo/platform/background"
@@ -38,6 +40,12 @@ type Deps struct {
 	// every revocation; nil on PostgreSQL leaves the cache to its TTL alone,
 	// which only tests do.
 	Listener *database.Listener
+	// Redis, when set, keeps the rate limits and the login backoff for
+	// every instance that shares it (REDIS_URL), with RedisConfig's key
+	// prefix and timeout; nil keeps them in this process. The hashing
+	// slots stay per process either way.
+	Redis       redis.Scripter
+	RedisConfig config.Redis
 }
 
 // Module is the auth module: its routes and its authentication middleware.
@@ -58,6 +66,10 @@ func New(ctx context.Context, d Deps) (*Module, error) {
 	}
 	return &Module{svc: svc, h: &handler{svc: svc, bind: d.Binder}}, nil
 }
+
+// Collector returns the shared limits' metrics:
+// todo_ratelimit_redis_errors_total and todo_ratelimit_redis_fallback.
+func (m *Module) Collector() prometheus.Collector { return limitMetrics{m.svc.shared} }
 
 // purgeEvery is how often the ended sessions are purged.
 const purgeEvery = 10 * time.Minute

@@ -70,7 +70,10 @@ type Service struct {
 	// exponential backoff, against every requester that failed lately.
 	accountFails   *failures
 	requesterFails *failures
-	touch          *touchThrottle
+	// shared keeps the limits above in Redis when REDIS_URL is set (each
+	// limit then has it); without, it only exports its metrics at zero.
+	shared *sharedLimits
+	touch  *touchThrottle
 	// wakeMail nudges the mail worker once a transaction that queued mail
 	// has committed.
 	wakeMail func()
@@ -125,7 +128,9 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 		external.keys.start()
 		extHash = externalHash(j.Issuer)
 	}
+	shared := newSharedLimits(d.Redis, d.RedisConfig.KeyPrefix, d.RedisConfig.Timeout, d.Log)
 	s := &Service{
+		shared:         shared,
 		store:          &store{db: d.DB, postgres: d.Dialect == dialect.Postgres},
 		wakeMail:       wakeMail,
 		resetFloor:     resetRequestFloor,
@@ -149,10 +154,26 @@ func NewService(ctx context.Context, d Deps) (*Service, error) {
 
 		externalHash: extHash,
 	}
+	if d.Redis != nil {
+		s.shareLimits()
+	}
 	if d.Listener != nil {
 		d.Listener.Subscribe(revokedChannel, database.Subscription{Notify: s.revoked, Reset: s.forgetAll})
 	}
 	return s, nil
+}
+
+// shareLimits keeps every rate limit and failure record in Redis, each
+// under a name of its own.
+func (s *Service) shareLimits() {
+	for name, l := range map[string]*limiter{
+		"ip": s.perIP, "email": s.perEmail, "account": s.perAccount, "refresh": s.refreshes,
+		"mail": s.mails, "mailto": s.mailsTo,
+	} {
+		l.name, l.shared = name, s.shared
+	}
+	s.accountFails.name, s.accountFails.shared = "fail-account", s.shared
+	s.requesterFails.name, s.requesterFails.shared = "fail-requester", s.shared
 }
 
 func checkConfig(c config.Auth) error {

@@ -26,6 +26,7 @@ type Config struct {
 	Auth     Auth
 	Tasks    Tasks
 	Mail     Mail
+	Redis    Redis
 	Log      Log
 }
 
@@ -154,6 +155,23 @@ type Mail struct {
 	GiveUpAfter time.Duration
 }
 
+// Redis configures the Redis server that the instances share their rate
+// limits and login backoff through (REDIS_URL). Without a URL each instance
+// keeps its own, in memory.
+type Redis struct {
+	URL string // redis://[user:pass@]host[:port][/db] or rediss://…; empty: none
+	// Timeout bounds each call to Redis; past it the instance uses its own
+	// limits for that request (and for a second), so a slow Redis costs a
+	// request at most this long.
+	Timeout time.Duration
+	// KeyPrefix begins every key the service writes, so that several
+	// services (or tests) can share one Redis database.
+	KeyPrefix string
+}
+
+// Enabled reports whether a Redis URL is configured.
+func (r Redis) Enabled() bool { return r.URL != "" }
+
 // Log configures the structured logger.
 type Log struct {
 	Level  string // debug | info | warn | error
@@ -240,6 +258,11 @@ func Load(getenv func(string) string) (Config, error) {
 			Timeout:      r.durationIn("MAIL_SMTP_TIMEOUT", time.Second, 5*time.Minute),
 			PollInterval: r.durationIn("MAIL_POLL_INTERVAL", 100*time.Millisecond, time.Hour),
 			GiveUpAfter:  r.durationIn("MAIL_GIVE_UP_AFTER", time.Minute, 30*24*time.Hour),
+		},
+		Redis: Redis{
+			URL:       r.redisURL("REDIS_URL"),
+			Timeout:   r.durationIn("REDIS_TIMEOUT", time.Millisecond, 10*time.Second),
+			KeyPrefix: r.str("REDIS_KEY_PREFIX"),
 		},
 		Log: Log{
 			Level:  r.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
@@ -498,6 +521,20 @@ func (r *reader) databaseURL(name string) string {
 
 // smtpURL reads an smtp:// or smtps:// URL with a host, an optional port
 // and optional credentials, and nothing else; empty is allowed (no SMTP).
+// redisURL reads a redis:// or rediss:// URL; empty is none.
+func (r *reader) redisURL(name string) string {
+	v := strings.TrimSpace(r.str(name))
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		r.fail(name, "is not a URL such as redis://127.0.0.1:6379/0 (or rediss:// for TLS)")
+		return ""
+	}
+	return v
+}
+
 func (r *reader) smtpURL(name string) string {
 	v := strings.TrimSpace(r.str(name))
 	if v == "" {

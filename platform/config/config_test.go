@@ -151,6 +151,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"jwks/issuer-is-ours", map[string]string{"AUTH_JWKS_URL": "https://auth.example.com/jwks", "AUTH_JWKS_ISSUER": "todo", "AUTH_JWKS_AUDIENCE": "a"}, `AUTH_JWKS_ISSUER: "todo" is also AUTH_ISSUER`},
 		{"smtp/scheme", map[string]string{"MAIL_SMTP_URL": "http://mail.example.com"}, `MAIL_SMTP_URL: scheme "http" is not smtp:// or smtps://`},
 		{"smtp/no-host", map[string]string{"MAIL_SMTP_URL": "smtp://:587"}, `MAIL_SMTP_URL: names no host`},
+		{"redis/scheme", map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, `REDIS_URL: is not a URL such as redis://`},
+		{"redis/no-host", map[string]string{"REDIS_URL": "redis://"}, `REDIS_URL: is not a URL such as redis://`},
+		{"redis/timeout-zero", map[string]string{"REDIS_TIMEOUT": "0s"}, `REDIS_TIMEOUT:`},
 		{"smtp/bad-port", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com:0"}, `MAIL_SMTP_URL: port "0" is not 1–65535`},
 		{"smtp/path", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com/x"}, `MAIL_SMTP_URL: has a path, query or fragment`},
 		{"smtp/query", map[string]string{"MAIL_SMTP_URL": "smtp://mail.example.com?tls=no"}, `MAIL_SMTP_URL: has a path, query or fragment`},
@@ -253,5 +256,20 @@ func TestJWKSAccepted(t *testing.T) {
 	}
 	if d, err := Load(env(nil)); err != nil || d.Auth.JWKS.Enabled() {
 		t.Errorf("default: %+v, %v; want no external issuer", d.Auth.JWKS, err)
+	}
+}
+
+func TestLoadRedis(t *testing.T) {
+	d, err := Load(env(nil))
+	if err != nil || d.Redis.Enabled() || d.Redis.Timeout != 100*time.Millisecond || d.Redis.KeyPrefix != "todo:" {
+		t.Fatalf("default: %+v, %v; want no Redis, a 100ms timeout and the todo: prefix", d.Redis, err)
+	}
+	c, err := Load(env(map[string]string{"REDIS_URL": "rediss://user:secret@redis.example.com:6380/2", "REDIS_TIMEOUT": "250ms", "REDIS_KEY_PREFIX": "staging:"}))
+	if err != nil || !c.Redis.Enabled() || c.Redis.Timeout != 250*time.Millisecond || c.Redis.KeyPrefix != "staging:" {
+		t.Fatalf("set: %+v, %v", c.Redis, err)
+	}
+	_, err = Load(env(map[string]string{"REDIS_URL": "redis://user:secret@[::1"}))
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("a bad URL's error must not quote its password: %v", err)
 	}
 }
