@@ -192,13 +192,6 @@ func (t timestamp) AppendJSON(b []byte) []byte {
 	return append(b, '"')
 }
 
-// UnmarshalJSON implements json.Unmarshaler (for replayed responses).
-func (t *timestamp) UnmarshalJSON(b []byte) error {
-	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
-	*t = timestamp(v.UTC())
-	return err
-}
-
 type taskResponse struct {
 	ID          int64      `json:"id"`
 	UserID      string     `json:"user_id"`
@@ -283,24 +276,6 @@ func toTaskResponse(t Task) taskResponse {
 		r.CompletedAt = &ts
 	}
 	return r
-}
-
-// fromTaskResponse is the inverse of toTaskResponse, for replayed bodies.
-func fromTaskResponse(r taskResponse) Task {
-	t := Task{
-		ID:          r.ID,
-		UserID:      r.UserID,
-		Title:       r.Title,
-		Description: r.Description,
-		Completed:   r.Completed,
-		CreatedAt:   time.Time(r.CreatedAt),
-		UpdatedAt:   time.Time(r.UpdatedAt),
-	}
-	if r.CompletedAt != nil {
-		ct := time.Time(*r.CompletedAt)
-		t.CompletedAt = &ct
-	}
-	return t
 }
 
 func toListResponse(p Page) listResponse {
