@@ -226,21 +226,18 @@ func (s *service) Delete(ctx context.Context, userID string, id int64, im ifMatc
 func applyUpdate(cur Task, in UpdateInput, now time.Time) (Task, bool) {
 	at := writeTime(now, cur)
 	next := cur
-	if in.Title.Set {
-		next.Title = in.Title.Value
-	}
-	if in.Description.Set {
-		next.Description = nil
-		if !in.Description.Null {
-			d := in.Description.Value
-			next.Description = &d
+	changed := false
+	for _, f := range patchable {
+		if !f.own && f.named(&in) {
+			f.apply(&next, &in)
+			changed = changed || !f.equal(&next, &cur)
 		}
 	}
-	completedChanged := false
 	if in.Completed.Present() {
+		var completedChanged bool
 		next, completedChanged = applyCompleted(next, in.Completed.Value, at)
+		changed = changed || completedChanged
 	}
-	changed := completedChanged || next.Title != cur.Title || !equalPtr(next.Description, cur.Description)
 	if changed {
 		next.UpdatedAt = at
 	}
