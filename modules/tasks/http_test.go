@@ -544,7 +544,7 @@ func sampleValues(t *testing.T, typ reflect.Type) (any, any) {
 	}
 	switch {
 	case v.Type == reflect.TypeFor[time.Time]():
-		return "2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z"
+		return "2026-01-02T03:04:05.000000Z", "2026-01-02T03:04:06.000000Z"
 	case v.Type.Kind() == reflect.String:
 		return "a", "b"
 	case v.Type.Kind() == reflect.Bool:

@@ -103,7 +103,7 @@ func TestChangesJSON(t *testing.T) {
 			}
 			p.Changes = append(p.Changes, Change{Task: tk})
 			std = append(std, struct {
-				Op   string       `json:"op"`
+				Op   string  `json:"op"`
 				Task refJSON `json:"task"`
 			}{"upsert", refJSON(tk)})
 		}
