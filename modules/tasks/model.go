@@ -213,11 +213,12 @@ func (r listResponse) AppendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i, it := range r.Items {
+		for i := range r.Items {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = it.AppendJSON(b)
+			// A pointer into the slice: a copy would escape to the heap.
+			b = appendTaskJSON(b, (*Task)(&r.Items[i]))
 		}
 		b = append(b, ']')
 	}
@@ -278,7 +279,7 @@ func (r changesResponse) AppendJSON(b []byte) []byte {
 func (c changeResponse) AppendJSON(b []byte) []byte {
 	if c.Task != nil {
 		b = append(b, `{"op":"upsert","task":`...)
-		b = c.Task.AppendJSON(b)
+		b = appendTaskJSON(b, (*Task)(c.Task))
 		return append(b, '}')
 	}
 	b = append(b, `{"op":"delete","id":`...)
