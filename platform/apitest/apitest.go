@@ -106,7 +106,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		checked = nil
 	}
 
-	violations, mismatch, routed := s.c.check(r.Context(), exchange{
+	violations, routed, mismatch := s.c.check(r.Context(), exchange{
 		req: probe, reqBody: reqBody, status: res.StatusCode, header: res.Header, body: checked,
 	})
 	switch {

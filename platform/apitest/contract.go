@@ -113,7 +113,7 @@ type exchange struct {
 // the caller decides whether the request's mismatch was marked so. routed
 // is false when the request's path and method match no operation; its
 // response is then held to the 404/405 rule, which is check enough.
-func (c *contract) check(ctx context.Context, ex exchange) (violations []string, requestMismatch error, routed bool) {
+func (c *contract) check(ctx context.Context, ex exchange) (violations []string, routed bool, requestMismatch error) {
 	route, params, err := c.router.FindRoute(ex.req)
 	unrouted := c.unrouted
 	if ex.req.Method == http.MethodHead {
@@ -166,7 +166,7 @@ func (c *contract) check(ctx context.Context, ex exchange) (violations []string,
 	if route.Operation == unrouted && len(violations) > 0 {
 		violations = append([]string{"the path and method match no operation, so the response must be a 404 or 405 problem"}, violations...)
 	}
-	return violations, requestMismatch, route.Operation != unrouted
+	return violations, route.Operation != unrouted, requestMismatch
 }
 
 // undocumentedQuery reports the query parameters of req that the route's
