@@ -77,7 +77,7 @@ func TestSpecIsValid(t *testing.T) {
 func TestExamplesAreValidated(t *testing.T) {
 	for name, c := range map[string]struct{ old, new string }{
 		"response":       {"expires_in: 900", `expires_in: "soon"`},
-		"request":        {"value: {title: Call mom}", "value: {title: Call mom, priority: 1}"},
+		"request":        {"value: {title: Call mom}", "value: {title: Call mom, not_a_field: 1}"},
 		"timestamp":      {"created_at: '2026-03-02T09:41:07.123456Z'", "created_at: '2026-03-02T09:41:07Z'"},
 		"problem code":   {"code: email_taken", "code: not_found"},
 		"header example": {"example: /api/v1/tasks/42", "example: /tasks/42"},

@@ -166,7 +166,7 @@ func TestEmailVerificationRefusals(t *testing.T) {
 		e.clock.Advance(-e.cfg.VerifyTTL)
 		expectStatus(t, s.Do("DELETE", "/api/v1/users/me", body{"password": testPassword}, apitest.Bearer(q.AccessToken)), http.StatusNoContent)
 		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email", body{"token": tok}), http.StatusBadRequest, "invalid_token")
-		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email", body{"token": nil}), http.StatusUnprocessableEntity, "validation_failed")
+		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email", body{"token": nil}, apitest.Mismatch("a null token")), http.StatusUnprocessableEntity, "validation_failed")
 		expectProblem(t, s.Do("POST", "/api/v1/auth/verify-email", body{"token": "\x00" + tok[1:]}), http.StatusUnprocessableEntity, "validation_failed")
 	})
 }
@@ -198,7 +198,7 @@ func TestPasswordReset(t *testing.T) {
 			t.Fatal("two requests mailed one token")
 		}
 		// …but using one spends both.
-		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": first, "new_password": "short"}), http.StatusUnprocessableEntity, "validation_failed")
+		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": first, "new_password": "short"}, apitest.Mismatch("a short password")), http.StatusUnprocessableEntity, "validation_failed")
 		expectStatus(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": first, "new_password": "a brand new password"}), http.StatusNoContent)
 		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": first, "new_password": "another password"}), http.StatusBadRequest, "invalid_token")
 		expectProblem(t, s.Do("POST", "/api/v1/auth/password-reset/confirm", body{"token": second, "new_password": "another password"}), http.StatusBadRequest, "invalid_token")

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"todo/ent/task"
 	"todo/platform/config"
 )
 
@@ -129,14 +128,11 @@ func (e *testEnv) syncToEnd(t testing.TB, uid, since string, local map[int64]tas
 // show them.
 func (e *testEnv) serverTasks(t testing.TB, uid string) map[int64]taskJSON {
 	t.Helper()
-	rows, err := e.db.Ent.Task.Query().Where(task.UserID(uid)).All(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := e.readTasks(t, `"user_id" = $1`, uid)
 	out := make(map[int64]taskJSON, len(rows))
 	for _, r := range rows {
 		var tj taskJSON
-		if err := json.Unmarshal(toTaskResponse(toTask(r)).AppendJSON(nil), &tj); err != nil {
+		if err := json.Unmarshal(toTaskResponse(r).AppendJSON(nil), &tj); err != nil {
 			t.Fatal(err)
 		}
 		out[tj.ID] = tj

@@ -152,3 +152,27 @@ func wantStatus(t testing.TB, res *apitest.Response, status int, code string) {
 }
 
 func taskUser(uid string) predicate.Task { return task.UserID(uid) }
+
+// readTasks reads tasks straight from the database, through the module's
+// column list and scanner: `where` follows WHERE.
+func (e *testEnv) readTasks(t testing.TB, where string, args ...any) []Task {
+	t.Helper()
+	rows, err := e.db.Ent.QueryContext(t.Context(), `SELECT `+taskColumns+` FROM "tasks" WHERE `+where+` ORDER BY "id"`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []Task
+	sc := newTaskScanner(nil)
+	for rows.Next() {
+		tk, err := sc.scan(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, tk)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -2,42 +2,21 @@ package tasks
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"strings"
 )
 
-// etagOf is the task's strong ETag: a hash over every field a client sees
-// change. updated_at alone would do but for two writes in one microsecond.
+// etagOf is the task's strong ETag: a hash of its JSON representation,
+// the bytes a single-task response sends, so that it changes whenever any
+// field a client sees changes, a field added later included. updated_at
+// alone would do but for two writes in one microsecond.
 func etagOf(t Task) string {
-	h := sha256.New()
-	var buf [8]byte
-	put := func(v int64) {
-		binary.BigEndian.PutUint64(buf[:], uint64(v)) //nolint:gosec // G115: two's complement is a fine hash input
-		h.Write(buf[:])
-	}
-	put(t.ID)
-	put(int64(len(t.Title)))
-	h.Write([]byte(t.Title))
-	if t.Description == nil {
-		put(-1)
-	} else {
-		put(int64(len(*t.Description)))
-		h.Write([]byte(*t.Description))
-	}
-	if t.Completed {
-		put(1)
-	} else {
-		put(0)
-	}
-	if t.CompletedAt == nil {
-		put(-1)
-	} else {
-		put(t.CompletedAt.UnixMicro())
-	}
-	put(t.UpdatedAt.UnixMicro())
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	return etagOfBody(encodeTask(t))
+}
+
+// etagOfBody is the ETag of a single-task response body.
+func etagOfBody(body []byte) string {
+	sum := sha256.Sum256(body)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 

@@ -4,9 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"hash"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
@@ -115,7 +119,7 @@ func (h *handler) create(c *gin.Context) error {
 		c.Header("Location", c.FullPath()+"/"+itoa(t.ID))
 		return writeTask(c, http.StatusCreated, t)
 	}
-	res, err := h.svc.CreateIdempotent(c.Request.Context(), uid, in, keys[0], requestHash(c, req), c.FullPath())
+	res, err := h.svc.CreateIdempotent(c.Request.Context(), uid, in, keys[0], requestHash(c, req), legacyRequestHash(c.Request.Method+" "+c.FullPath(), req), c.FullPath())
 	if err != nil {
 		return err
 	}
@@ -170,39 +174,83 @@ func (h *handler) delete(c *gin.Context) error {
 	return nil
 }
 
+// writeTask sends a task with its ETag, the hash of the very bytes sent.
 func writeTask(c *gin.Context, status int, t Task) error {
-	c.Header("ETag", etagOf(t))
-	r := toTaskResponse(t)
-	httpx.JSON(c, status, &r)
+	buf := bodyPool.Get().(*[]byte)
+	body := toTaskResponse(t).AppendJSON((*buf)[:0])
+	c.Header("ETag", etagOfBody(body))
+	c.Header("Content-Type", "application/json")
+	c.Header("Content-Length", strconv.Itoa(len(body)))
+	c.Status(status)
+	_, _ = c.Writer.Write(body)
+	*buf = body
+	bodyPool.Put(buf)
 	return nil
 }
 
-// requestHash identifies a create request for its Idempotency-Key: method,
-// route and the body as decoded (before trimming), so that two bodies that
-// differ only in JSON layout are the same request.
+// bodyPool recycles the buffers writeTask encodes into.
+var bodyPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// requestHash identifies a create request for its Idempotency-Key: the
+// method, the route and the whole body as decoded (before trimming), in a
+// canonical JSON form, so that two bodies that differ only in layout, key
+// order or escapes are the same request, and a body that differs in any
+// field, one added later included, is another.
 func requestHash(c *gin.Context, req createTaskRequest) string {
 	h := sha256.New()
-	writeField(h, []byte(c.Request.Method+" "+c.FullPath()))
-	writeOptional(h, req.Title.Set, req.Title.Null, req.Title.Value)
-	writeOptional(h, req.Description.Set, req.Description.Null, req.Description.Value)
+	h.Write([]byte(c.Request.Method + " " + c.FullPath() + "\n"))
+	h.Write(canonicalJSON(req))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func writeOptional(h hash.Hash, set, null bool, v string) {
-	switch {
-	case !set:
-		h.Write([]byte{0})
-	case null:
-		h.Write([]byte{1})
-	default:
-		h.Write([]byte{2})
-		writeField(h, []byte(v))
+// canonicalJSON writes a request struct of httpx.Optional fields as a JSON
+// object of the fields that were present, null or their value, keyed by
+// their JSON names in sorted order (encoding/json sorts a map's keys).
+func canonicalJSON(req any) []byte {
+	v := reflect.ValueOf(req)
+	fields := make(map[string]any, v.NumField())
+	for i := range v.NumField() {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		f := v.Field(i)
+		switch {
+		case !f.FieldByName("Set").Bool():
+		case f.FieldByName("Null").Bool():
+			fields[name] = nil
+		default:
+			fields[name] = f.FieldByName("Value").Interface()
+		}
 	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		// Every value was decoded from JSON, so it encodes back.
+		panic("canonical request: " + err.Error())
+	}
+	return b
 }
 
-func writeField(h hash.Hash, b []byte) {
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-	h.Write(n[:])
-	h.Write(b)
+// legacyRequestHash is the hash that keys recorded before requestHash
+// hashed the whole body carry (title and description, field by field), so
+// that a retry across an upgrade is still a replay. It is needed only while
+// such keys live (IDEMPOTENCY_TTL after the upgrade) and takes no new field.
+func legacyRequestHash(route string, req createTaskRequest) string {
+	h := sha256.New()
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field([]byte(route))
+	for _, o := range []httpx.Optional[string]{req.Title, req.Description} {
+		switch {
+		case !o.Set:
+			h.Write([]byte{0})
+		case o.Null:
+			h.Write([]byte{1})
+		default:
+			h.Write([]byte{2})
+			field([]byte(o.Value))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"todo/platform/apitest"
 )
 
 // TestIsolation sends every endpoint at another user's task: each is a 404,
@@ -27,7 +29,7 @@ func TestIsolation(t *testing.T) {
 			}{
 				{"get", "GET", p, nil, nil},
 				{"patch", "PATCH", p, `{"title":"stolen"}`, nil},
-				{"patch-invalid", "PATCH", p, `{"title":""}`, nil},
+				{"patch-invalid", "PATCH", p, `{"title":""}`, apitest.Mismatch("an empty title")},
 				{"patch-if-match", "PATCH", p, `{"title":"stolen"}`, http.Header{"If-Match": {tag}}},
 				{"patch-star", "PATCH", p, `{"completed":false}`, http.Header{"If-Match": {"*"}}},
 				{"toggle", "POST", p + "/toggle", nil, nil},
@@ -67,9 +69,9 @@ func TestIsolation(t *testing.T) {
 // row reads a task straight from the database.
 func (e *testEnv) row(t testing.TB, id int64) Task {
 	t.Helper()
-	r, err := e.db.Ent.Task.Get(t.Context(), id)
-	if err != nil {
-		t.Fatalf("read task %d: %v", id, err)
+	rows := e.readTasks(t, `"id" = $1`, id)
+	if len(rows) != 1 {
+		t.Fatalf("read task %d: %d rows", id, len(rows))
 	}
-	return toTask(r)
+	return rows[0]
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"todo/ent/task"
 	"todo/platform/httpx"
 )
 
@@ -58,7 +60,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	for i := range 3000 {
 		tk := randomTask(r)
-		want := stdJSON(t, toTaskResponse(tk))
+		want := stdJSON(t, refJSON(tk))
 		got := toTaskResponse(tk).AppendJSON(nil)
 		if !bytes.Equal(got, want) || !json.Valid(got) {
 			t.Fatalf("task %d:\n got %s\nwant %s", i, got, want)
@@ -76,7 +78,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if i%50 == 0 {
 			lr.Items = nil
 		}
-		want := stdJSON(t, lr)
+		want := stdJSON(t, refList(lr))
 		got := lr.AppendJSON(nil)
 		if !bytes.Equal(got, want) || !json.Valid(got) {
 			t.Fatalf("page %d:\n got %s\nwant %s", i, got, want)
@@ -101,9 +103,9 @@ func TestChangesJSON(t *testing.T) {
 			}
 			p.Changes = append(p.Changes, Change{Task: tk})
 			std = append(std, struct {
-				Op   string       `json:"op"`
-				Task taskResponse `json:"task"`
-			}{"upsert", toTaskResponse(tk)})
+				Op   string  `json:"op"`
+				Task refJSON `json:"task"`
+			}{"upsert", refJSON(tk)})
 		}
 		if std == nil {
 			std = []any{}
@@ -204,14 +206,119 @@ func FuzzTaskJSON(f *testing.F) {
 			t.Fatalf("timestamp: got %s, want %s", got, want)
 		}
 		got := toTaskResponse(tk).AppendJSON(nil)
-		if want := stdJSON(t, toTaskResponse(tk)); !bytes.Equal(got, want) || !json.Valid(got) {
+		if want := stdJSON(t, refJSON(tk)); !bytes.Equal(got, want) || !json.Valid(got) {
 			t.Fatalf("task:\n got %s\nwant %s", got, want)
 		}
 		lr := toListResponse(Page{Items: []Task{tk, tk}, NextCursor: cursor})
-		if got, want := lr.AppendJSON(nil), stdJSON(t, lr); !bytes.Equal(got, want) {
+		if got, want := lr.AppendJSON(nil), stdJSON(t, refList(lr)); !bytes.Equal(got, want) {
 			t.Fatalf("page:\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// refJSON writes a task the slow way, as an independent reference for
+// appendTaskJSON: by reflection over Task, each field in its order, keyed
+// by its name in snake_case, its value as encoding/json writes it (a
+// timestamp in the contract's layout, a nil pointer as null).
+type refJSON Task
+
+// MarshalJSON implements json.Marshaler.
+func (r refJSON) MarshalJSON() ([]byte, error) {
+	v := reflect.ValueOf(Task(r))
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('{')
+	for i := range v.NumField() {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`"` + snakeCase(v.Type().Field(i).Name) + `":`)
+		f := v.Field(i)
+		if f.Kind() == reflect.Pointer {
+			if f.IsNil() {
+				buf.WriteString("null")
+				continue
+			}
+			f = f.Elem()
+		}
+		val := f.Interface()
+		if tm, ok := val.(time.Time); ok {
+			val = timestamp(tm)
+		}
+		if err := enc.Encode(val); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// snakeCase turns a Go field name into its column's: UserID → user_id.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 && !(name[i-1] >= 'A' && name[i-1] <= 'Z') {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// refList is a list page with refJSON items.
+func refList(lr listResponse) any {
+	var items []refJSON
+	if lr.Items != nil {
+		items = make([]refJSON, len(lr.Items))
+		for i, it := range lr.Items {
+			items[i] = refJSON(it)
+		}
+	}
+	return struct {
+		Items      []refJSON `json:"items"`
+		NextCursor *string   `json:"next_cursor"`
+	}{items, lr.NextCursor}
+}
+
+// TestFieldsCoverSchema holds taskFields to the Ent schema and to Task:
+// every column of tasks is a field or internal, and the fields follow
+// Task's, one for one and in order (the JSON's order).
+func TestFieldsCoverSchema(t *testing.T) {
+	described := map[string]bool{}
+	for _, f := range taskFields {
+		described[f.column] = true
+	}
+	for _, c := range internalColumns {
+		described[c] = true
+	}
+	for _, c := range task.Columns {
+		if !described[c] {
+			t.Errorf("column %q of the Ent schema is not in taskFields (fields.go) nor internalColumns", c)
+		}
+		delete(described, c)
+	}
+	for c := range described {
+		t.Errorf("taskFields names %q, which the Ent schema does not have", c)
+	}
+	rt := reflect.TypeFor[Task]()
+	if rt.NumField() != len(taskFields) {
+		t.Fatalf("Task has %d fields, taskFields %d: add the new one to both, at the same place", rt.NumField(), len(taskFields))
+	}
+	for i, f := range taskFields {
+		if want := snakeCase(rt.Field(i).Name); f.column != want {
+			t.Errorf("taskFields[%d] is %q; Task's field %d is %s (%q): keep them in the same order", i, f.column, i, rt.Field(i).Name, want)
+		}
+	}
+	for _, p := range patchable {
+		if !described[p.name] && !slices.ContainsFunc(taskFields, func(f taskField) bool { return f.column == p.name }) {
+			t.Errorf("patchable names %q, which is not a field", p.name)
+		}
+	}
 }
 
 // BenchmarkEncodeList compares the two encoders on a page of 20 tasks.
@@ -236,7 +343,7 @@ func BenchmarkEncodeList(b *testing.B) {
 			buf.Reset()
 			enc := json.NewEncoder(&buf)
 			enc.SetEscapeHTML(false)
-			if err := enc.Encode(lr); err != nil {
+			if err := enc.Encode(refList(lr)); err != nil {
 				b.Fatal(err)
 			}
 		}

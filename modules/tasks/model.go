@@ -79,6 +79,11 @@ type UpdateInput struct {
 	Completed   httpx.Optional[bool]
 }
 
+// task is the new task the input describes, for the insert.
+func (in CreateInput) task(userID string, now time.Time) Task {
+	return Task{UserID: userID, Title: in.Title, Description: in.Description, CreatedAt: now, UpdatedAt: now}
+}
+
 type createTaskRequest struct {
 	Title       httpx.Optional[string] `json:"title"`
 	Description httpx.Optional[string] `json:"description"`
@@ -108,36 +113,29 @@ func (r updateTaskRequest) input() UpdateInput {
 	return UpdateInput(r)
 }
 
-// validate checks the fields a PATCH sets and returns it normalised: the
-// title trimmed, an empty description turned into null.
+// validate checks the fields a PATCH sets (patchable) and returns it
+// normalised: the title trimmed, an empty description turned into null.
 func (in UpdateInput) validate() (UpdateInput, []apperr.FieldError) {
 	var fields []apperr.FieldError
-	if in.Title.Set {
-		title, msg := checkTitle(in.Title)
-		if msg != "" {
-			fields = append(fields, apperr.FieldError{Field: "title", Message: msg})
+	for _, f := range patchable {
+		if !f.named(&in) {
+			continue
 		}
-		in.Title.Value = title
-	}
-	if in.Description.Set {
-		desc, msg := checkDescription(in.Description)
-		if msg != "" {
-			fields = append(fields, apperr.FieldError{Field: "description", Message: msg})
+		if msg := f.check(&in); msg != "" {
+			fields = append(fields, apperr.FieldError{Field: f.name, Message: msg})
 		}
-		in.Description = httpx.Optional[string]{Set: true, Null: desc == nil}
-		if desc != nil {
-			in.Description.Value = *desc
-		}
-	}
-	if in.Completed.Set && in.Completed.Null {
-		fields = append(fields, apperr.FieldError{Field: "completed", Message: "must not be null"})
 	}
 	return in, fields
 }
 
 // setsAny reports whether a PATCH names any field.
 func (in UpdateInput) setsAny() bool {
-	return in.Title.Set || in.Description.Set || in.Completed.Set
+	for _, f := range patchable {
+		if f.named(&in) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkTitle trims a title of Unicode white space and checks its length in
@@ -192,51 +190,14 @@ func (t timestamp) AppendJSON(b []byte) []byte {
 	return append(b, '"')
 }
 
-// UnmarshalJSON implements json.Unmarshaler (for replayed responses).
-func (t *timestamp) UnmarshalJSON(b []byte) error {
-	v, err := time.Parse(`"`+time.RFC3339Nano+`"`, string(b))
-	*t = timestamp(v.UTC())
-	return err
-}
-
-type taskResponse struct {
-	ID          int64      `json:"id"`
-	UserID      string     `json:"user_id"`
-	Title       string     `json:"title"`
-	Description *string    `json:"description"`
-	Completed   bool       `json:"completed"`
-	CreatedAt   timestamp  `json:"created_at"`
-	UpdatedAt   timestamp  `json:"updated_at"`
-	CompletedAt *timestamp `json:"completed_at"`
-}
+// taskResponse is a task as the contract's Task object; its JSON is
+// written by taskFields (fields.go).
+type taskResponse Task
 
 // AppendJSON implements httpx.JSONAppender: the bytes encoding/json writes
-// for r (HTML escaping off), without reflection.
+// for the task (HTML escaping off), without reflection.
 func (r taskResponse) AppendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, r.ID, 10)
-	b = append(b, `,"user_id":`...)
-	b = appendJSONString(b, r.UserID)
-	b = append(b, `,"title":`...)
-	b = appendJSONString(b, r.Title)
-	b = append(b, `,"description":`...)
-	if r.Description == nil {
-		b = append(b, "null"...)
-	} else {
-		b = appendJSONString(b, *r.Description)
-	}
-	b = append(b, `,"completed":`...)
-	b = strconv.AppendBool(b, r.Completed)
-	b = append(b, `,"created_at":`...)
-	b = r.CreatedAt.AppendJSON(b)
-	b = append(b, `,"updated_at":`...)
-	b = r.UpdatedAt.AppendJSON(b)
-	b = append(b, `,"completed_at":`...)
-	if r.CompletedAt == nil {
-		return append(b, "null}"...)
-	}
-	b = r.CompletedAt.AppendJSON(b)
-	return append(b, '}')
+	return appendTaskJSON(b, (*Task)(&r))
 }
 
 type listResponse struct {
@@ -252,11 +213,12 @@ func (r listResponse) AppendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i, it := range r.Items {
+		for i := range r.Items {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = it.AppendJSON(b)
+			// A pointer into the slice: a copy would escape to the heap.
+			b = appendTaskJSON(b, (*Task)(&r.Items[i]))
 		}
 		b = append(b, ']')
 	}
@@ -268,40 +230,7 @@ func (r listResponse) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func toTaskResponse(t Task) taskResponse {
-	r := taskResponse{
-		ID:          t.ID,
-		UserID:      t.UserID,
-		Title:       t.Title,
-		Description: t.Description,
-		Completed:   t.Completed,
-		CreatedAt:   timestamp(t.CreatedAt),
-		UpdatedAt:   timestamp(t.UpdatedAt),
-	}
-	if t.CompletedAt != nil {
-		ts := timestamp(*t.CompletedAt)
-		r.CompletedAt = &ts
-	}
-	return r
-}
-
-// fromTaskResponse is the inverse of toTaskResponse, for replayed bodies.
-func fromTaskResponse(r taskResponse) Task {
-	t := Task{
-		ID:          r.ID,
-		UserID:      r.UserID,
-		Title:       r.Title,
-		Description: r.Description,
-		Completed:   r.Completed,
-		CreatedAt:   time.Time(r.CreatedAt),
-		UpdatedAt:   time.Time(r.UpdatedAt),
-	}
-	if r.CompletedAt != nil {
-		ct := time.Time(*r.CompletedAt)
-		t.CompletedAt = &ct
-	}
-	return t
-}
+func toTaskResponse(t Task) taskResponse { return taskResponse(t) }
 
 func toListResponse(p Page) listResponse {
 	items := make([]taskResponse, len(p.Items))
@@ -350,7 +279,7 @@ func (r changesResponse) AppendJSON(b []byte) []byte {
 func (c changeResponse) AppendJSON(b []byte) []byte {
 	if c.Task != nil {
 		b = append(b, `{"op":"upsert","task":`...)
-		b = c.Task.AppendJSON(b)
+		b = appendTaskJSON(b, (*Task)(c.Task))
 		return append(b, '}')
 	}
 	b = append(b, `{"op":"delete","id":`...)

@@ -2,9 +2,7 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -104,8 +102,9 @@ type Created struct {
 // CreateIdempotent creates a task under an Idempotency-Key, or replays the
 // first response to the key when the same request was made before and has
 // not expired. A different request under a live key is a 422; a key still
-// held by a running request after keyWait is a 409.
-func (s *service) CreateIdempotent(ctx context.Context, userID string, in CreateInput, key, requestHash, basePath string) (Created, error) {
+// held by a running request after keyWait is a 409. A record whose hash is
+// legacyHash (recorded by an earlier version) is the same request too.
+func (s *service) CreateIdempotent(ctx context.Context, userID string, in CreateInput, key, requestHash, legacyHash, basePath string) (Created, error) {
 	render := func(t Task) ([]byte, string, error) {
 		return encodeTask(t), basePath + "/" + strconv.FormatInt(t.ID, 10), nil
 	}
@@ -115,11 +114,11 @@ func (s *service) CreateIdempotent(ctx context.Context, userID string, in Create
 		now := s.now()
 		rec := keyRecord{UserID: userID, Key: key, RequestHash: requestHash, StatusCode: http.StatusCreated,
 			CreatedAt: now, ExpiresAt: now.Add(s.keyTTL)}
-		t, body, loc, err := s.store.createWithKey(ctx, in, rec, s.keyWait, render)
+		_, body, loc, err := s.store.createWithKey(ctx, in, rec, s.keyWait, render)
 		switch {
 		case err == nil:
 			s.maybePurge(ctx, now)
-			return Created{Status: http.StatusCreated, Body: body, Location: loc, ETag: etagOf(t)}, nil
+			return Created{Status: http.StatusCreated, Body: body, Location: loc, ETag: etagOfBody(body)}, nil
 		case !errors.Is(err, errKeyTaken):
 			return Created{}, err
 		}
@@ -129,7 +128,7 @@ func (s *service) CreateIdempotent(ctx context.Context, userID string, in Create
 			return Created{}, err
 		case !ok:
 			continue
-		case first.RequestHash != requestHash:
+		case first.RequestHash != requestHash && first.RequestHash != legacyHash:
 			return Created{}, ErrIdempotencyKeyReused
 		}
 		return replay(first)
@@ -138,12 +137,8 @@ func (s *service) CreateIdempotent(ctx context.Context, userID string, in Create
 }
 
 func replay(rec keyRecord) (Created, error) {
-	var r taskResponse
-	if err := json.Unmarshal(rec.Body, &r); err != nil {
-		return Created{}, fmt.Errorf("decode remembered response: %w", err)
-	}
 	return Created{Status: rec.StatusCode, Body: rec.Body, Location: rec.Location,
-		ETag: etagOf(fromTaskResponse(r)), Replayed: true}, nil
+		ETag: etagOfBody(rec.Body), Replayed: true}, nil
 }
 
 // maybePurge deletes expired keys at most once per purgeEvery per process;
@@ -231,21 +226,18 @@ func (s *service) Delete(ctx context.Context, userID string, id int64, im ifMatc
 func applyUpdate(cur Task, in UpdateInput, now time.Time) (Task, bool) {
 	at := writeTime(now, cur)
 	next := cur
-	if in.Title.Set {
-		next.Title = in.Title.Value
-	}
-	if in.Description.Set {
-		next.Description = nil
-		if !in.Description.Null {
-			d := in.Description.Value
-			next.Description = &d
+	changed := false
+	for _, f := range patchable {
+		if !f.own && f.named(&in) {
+			f.apply(&next, &in)
+			changed = changed || !f.equal(&next, &cur)
 		}
 	}
-	completedChanged := false
 	if in.Completed.Present() {
+		var completedChanged bool
 		next, completedChanged = applyCompleted(next, in.Completed.Value, at)
+		changed = changed || completedChanged
 	}
-	changed := completedChanged || next.Title != cur.Title || !equalPtr(next.Description, cur.Description)
 	if changed {
 		next.UpdatedAt = at
 	}

@@ -13,6 +13,8 @@ import (
 
 	"todo/ent"
 	"todo/platform/database"
+
+	"todo/platform/apitest"
 )
 
 // countingDriver records every statement the module sends, BEGIN, COMMIT
@@ -146,7 +148,7 @@ func TestStatementsPerEndpoint(t *testing.T) {
 				{"patch/no-change", "PATCH", path, `{"title":"b"}`, nil, 200, 4},
 				{"patch/empty", "PATCH", path, `{}`, nil, 200, 1},
 				// BEGIN, bump, SELECT, ROLLBACK.
-				{"patch/invalid", "PATCH", path, `{"title":""}`, nil, 422, 4},
+				{"patch/invalid", "PATCH", path, `{"title":""}`, apitest.Mismatch("an empty title"), 422, 4},
 				// BEGIN, bump, SELECT, UPDATE, COMMIT.
 				{"patch/if-match", "PATCH", path, `{"title":"c"}`, http.Header{"If-Match": {"*"}}, 200, 5},
 				// The same, and the correction of the completed count.

@@ -14,7 +14,6 @@ import (
 
 	"todo/ent"
 	"todo/ent/idempotencykey"
-	"todo/ent/task"
 )
 
 // store is the module's only door to the database. The few statements Ent
@@ -49,27 +48,10 @@ const (
 // mutateFunc decides, from the current row, what a mutation does.
 type mutateFunc func(cur Task) (next Task, act action, err error)
 
-func toTask(t *ent.Task) Task {
-	out := Task{
-		ID:          t.ID,
-		UserID:      t.UserID,
-		Title:       t.Title,
-		Description: t.Description,
-		Completed:   t.Completed,
-		CreatedAt:   t.CreatedAt.UTC(),
-		UpdatedAt:   t.UpdatedAt.UTC(),
-	}
-	if t.CompletedAt != nil {
-		ct := t.CompletedAt.UTC()
-		out.CompletedAt = &ct
-	}
-	return out
-}
-
 // selectTasks reads a user's tasks; the queries below add to its WHERE.
-const selectTasks = `SELECT ` + taskColumns + ` FROM "tasks" WHERE "user_id" = $1`
+var selectTasks = `SELECT ` + taskColumns + ` FROM "tasks" WHERE "user_id" = $1`
 
-const getSQL = selectTasks + ` AND "id" = $2`
+var getSQL = selectTasks + ` AND "id" = $2`
 
 func (s *store) get(ctx context.Context, userID string, id int64) (Task, error) {
 	t, ok, err := queryTask(ctx, s.db, getSQL, userID, id)
@@ -121,8 +103,9 @@ func (s *store) list(ctx context.Context, userID string, st Status, after *posit
 	}
 	defer rows.Close()
 	out := make([]Task, 0, n)
+	sc := newTaskScanner(nil)
 	for rows.Next() {
-		t, err := scanTask(rows)
+		t, err := sc.scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +150,6 @@ func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
 	st.Pending = st.Total - st.Completed
 	return st, nil
 }
-
-const taskColumns = `"id", "user_id", "title", "description", "completed", "created_at", "updated_at", "completed_at"`
 
 // querier runs a statement on the client or in a transaction.
 type querier interface {
@@ -381,28 +362,24 @@ func (s *store) create(ctx context.Context, userID string, in CreateInput, now t
 }
 
 func insertTask(ctx context.Context, tx *ent.Tx, userID string, in CreateInput, now time.Time, seq int64) (Task, error) {
-	t, err := tx.Task.Create().
-		SetUserID(userID).
-		SetTitle(in.Title).
-		SetNillableDescription(in.Description).
-		SetCreatedAt(now).
-		SetUpdatedAt(now).
-		SetChangeSeq(seq).
-		Save(ctx)
+	t := in.task(userID, now)
+	t, ok, err := queryTask(ctx, tx, insertSQL, insertArgs(&t, seq)...)
 	switch {
 	case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted after their token was checked
 		return Task{}, ErrAccountGone.Wrap(err)
 	case err != nil:
 		return Task{}, fmt.Errorf("insert task: %w", err)
+	case !ok:
+		return Task{}, errors.New("insert task: no row returned")
 	}
-	return toTask(t), nil
+	return t, nil
 }
 
 // toggleSQL flips a task, its row locked by the UPDATE itself. Right-hand
 // sides read the old row. The typed NULL lets PostgreSQL deduce one type for
 // $3 in both places (a bare NULL would make the CASE text); SQLite casts
 // NULL to NULL. $4 is the write's change number.
-const toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
+var toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
 	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END, "change_seq" = $4 ` +
 	`WHERE "id" = $1 AND "user_id" = $2 RETURNING ` + taskColumns
 
@@ -450,7 +427,7 @@ func queryTaskSeq(ctx context.Context, q querier, withSeq bool, query string, ar
 	if withSeq {
 		extra = append(extra, &seq)
 	}
-	if t, err = scanTask(rows, extra...); err != nil {
+	if t, err = newTaskScanner(nil, extra...).scan(rows); err != nil {
 		return Task{}, seq, false, err
 	}
 	return t, seq, true, rows.Close()
@@ -525,15 +502,10 @@ func patchSQL(in UpdateInput, id int64, userID string, now time.Time, seq int64,
 		set = append(set, col+" = "+p)
 		changed = append(changed, col+" IS DISTINCT FROM "+p)
 	}
-	if in.Title.Set {
-		assign(`"title"`, param(in.Title.Value))
-	}
-	if in.Description.Set {
-		var d any // NULL
-		if !in.Description.Null {
-			d = in.Description.Value
+	for _, f := range patchable {
+		if !f.own && f.named(&in) {
+			assign(`"`+f.name+`"`, param(f.value(&in)))
 		}
-		assign(`"description"`, param(d))
 	}
 	if in.Completed.Present() {
 		assign(`"completed"`, param(in.Completed.Value))
@@ -553,28 +525,6 @@ func patchSQL(in UpdateInput, id int64, userID string, now time.Time, seq int64,
 		`, "change_seq" = CASE WHEN ` + anyChange + ` THEN $4 ELSE "change_seq" END` +
 		where + ` RETURNING ` + taskColumns + `, "change_seq"`
 	return query, args
-}
-
-// scanTask scans a row of taskColumns, then into extra.
-func scanTask(rows *stdsql.Rows, extra ...any) (Task, error) {
-	var (
-		t           Task
-		desc        stdsql.NullString
-		completedAt stdsql.NullTime
-	)
-	dest := append([]any{&t.ID, &t.UserID, &t.Title, &desc, &t.Completed, &t.CreatedAt, &t.UpdatedAt, &completedAt}, extra...)
-	if err := rows.Scan(dest...); err != nil {
-		return Task{}, fmt.Errorf("scan task: %w", err)
-	}
-	t.CreatedAt, t.UpdatedAt = t.CreatedAt.UTC(), t.UpdatedAt.UTC()
-	if desc.Valid {
-		t.Description = &desc.String
-	}
-	if completedAt.Valid {
-		ct := completedAt.Time.UTC()
-		t.CompletedAt = &ct
-	}
-	return t, nil
 }
 
 // delete removes a task and records its tombstone: BEGIN, the bump (which
@@ -670,22 +620,7 @@ func (s *store) mutate(ctx context.Context, userID string, id int64, now time.Ti
 }
 
 func updateTask(ctx context.Context, tx *ent.Tx, next Task, seq int64) error {
-	u := tx.Task.Update().Where(task.ID(next.ID), task.UserID(next.UserID)).
-		SetTitle(next.Title).
-		SetCompleted(next.Completed).
-		SetUpdatedAt(next.UpdatedAt).
-		SetChangeSeq(seq)
-	if next.Description == nil {
-		u.ClearDescription()
-	} else {
-		u.SetDescription(*next.Description)
-	}
-	if next.CompletedAt == nil {
-		u.ClearCompletedAt()
-	} else {
-		u.SetCompletedAt(*next.CompletedAt)
-	}
-	if _, err := u.Save(ctx); err != nil {
+	if _, err := tx.ExecContext(ctx, updateSQL, updateArgs(&next, seq)...); err != nil {
 		return fmt.Errorf("update task: %w", err)
 	}
 	return nil

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 
 	"todo/ent"
+	"todo/ent/task"
 )
 
 // The change feed, and why it never skips a change.
@@ -87,8 +89,38 @@ const (
 // task row: purged_seq where the id goes, the user's created_at where the
 // task's goes, seq where the change number goes. It is read from the
 // user's row, so that a user without a counter row (0, 0) still has one.
-const counterRowSQL = `SELECT 0, COALESCE("c"."purged_seq", 0), NULL, NULL, NULL, NULL, "u"."created_at", NULL, NULL, COALESCE("c"."seq", 0) ` +
-	`FROM "users" AS "u" LEFT JOIN "task_counters" AS "c" ON "c"."user_id" = "u"."id" WHERE "u"."id" = $1`
+var counterRowSQL = func() string {
+	cols := make([]string, len(taskFields))
+	for i, f := range taskFields {
+		switch f.column {
+		case task.FieldID:
+			cols[i] = `COALESCE("c"."purged_seq", 0)`
+		case task.FieldCreatedAt:
+			cols[i] = `"u"."created_at"`
+		default:
+			cols[i] = "NULL"
+		}
+	}
+	return `SELECT 0, ` + strings.Join(cols, ", ") + `, COALESCE("c"."seq", 0) ` +
+		`FROM "users" AS "u" LEFT JOIN "task_counters" AS "c" ON "c"."user_id" = "u"."id" WHERE "u"."id" = $1`
+}()
+
+// tombstoneRowSQL is a tombstone in the columns of a task row: its id, its
+// deletion time where updated_at goes and its change number.
+var tombstoneRowSQL = func() string {
+	cols := make([]string, len(taskFields))
+	for i, f := range taskFields {
+		switch f.column {
+		case task.FieldID:
+			cols[i] = `"d"."id"`
+		case task.FieldUpdatedAt:
+			cols[i] = `"d"."deleted_at"`
+		default:
+			cols[i] = "NULL"
+		}
+	}
+	return `SELECT 2, ` + strings.Join(cols, ", ") + `, "d"."change_seq"`
+}()
 
 // fullPageSQL is a page of a full sync: the user's tasks newest first, as
 // GET /tasks lists them (same index, same keyset after ($2, $3)), at most
@@ -105,7 +137,7 @@ func changesSQL(n int) string {
 	limit := strconv.Itoa(n)
 	return `SELECT 1, "t".* FROM (SELECT ` + taskColumns + `, "change_seq" FROM "tasks" ` +
 		`WHERE "user_id" = $1 AND "change_seq" > $2 ORDER BY "change_seq" LIMIT ` + limit + `) AS "t" ` +
-		`UNION ALL SELECT 2, "d"."id", NULL, NULL, NULL, NULL, NULL, "d"."deleted_at", NULL, "d"."change_seq" FROM ` +
+		`UNION ALL ` + tombstoneRowSQL + ` FROM ` +
 		`(SELECT "id", "deleted_at", "change_seq" FROM "task_tombstones" ` +
 		`WHERE "user_id" = $1 AND "change_seq" > $2 ORDER BY "change_seq" LIMIT ` + limit + `) AS "d" ` +
 		`UNION ALL ` + counterRowSQL
@@ -157,8 +189,9 @@ func (s *store) feed(ctx context.Context, full bool, query string, args ...any) 
 		out []feedRow
 		st  feedState
 	)
+	sc := newFeedScanner()
 	for rows.Next() {
-		r, err := scanFeedRow(rows)
+		r, err := sc.scan(rows)
 		if err != nil {
 			return nil, feedState{}, err
 		}
@@ -184,28 +217,27 @@ func (s *store) feed(ctx context.Context, full bool, query string, args ...any) 
 	return out, st, nil
 }
 
-func scanFeedRow(rows *stdsql.Rows) (feedRow, error) {
-	var (
-		r                                feedRow
-		userID, title, desc              stdsql.NullString
-		completed                        stdsql.NullBool
-		createdAt, updatedAt, completedA stdsql.NullTime
-		seq                              stdsql.NullInt64
-	)
-	if err := rows.Scan(&r.kind, &r.task.ID, &userID, &title, &desc, &completed, &createdAt, &updatedAt, &completedA, &seq); err != nil {
+// feedScanner scans the rows of a feed statement: the kind, a task's
+// columns (NULL where a counter or tombstone row has nothing), the change
+// number.
+type feedScanner struct {
+	kind int
+	seq  stdsql.NullInt64
+	sc   *taskScanner
+}
+
+func newFeedScanner() *feedScanner {
+	f := &feedScanner{}
+	f.sc = newTaskScanner([]any{&f.kind}, &f.seq)
+	return f
+}
+
+func (f *feedScanner) scan(rows *stdsql.Rows) (feedRow, error) {
+	t, err := f.sc.scan(rows)
+	if err != nil {
 		return feedRow{}, fmt.Errorf("scan change: %w", err)
 	}
-	t := &r.task
-	t.UserID, t.Title, t.Completed, r.seq = userID.String, title.String, completed.Bool, seq.Int64
-	t.CreatedAt, t.UpdatedAt = createdAt.Time.UTC(), updatedAt.Time.UTC()
-	if desc.Valid {
-		t.Description = &desc.String
-	}
-	if completedA.Valid {
-		ct := completedA.Time.UTC()
-		t.CompletedAt = &ct
-	}
-	return r, nil
+	return feedRow{kind: f.kind, task: t, seq: f.seq.Int64}, nil
 }
 
 // purgeUserSQL finds the user with the oldest tombstone deleted before $1.

@@ -5,8 +5,11 @@
 // a status the operation does not document, a body that breaks its schema, a
 // wrong Content-Type, a missing documented header or an undocumented one all
 // fail the test. A request that matches no operation must get a 404 or 405
-// problem. Requests are validated too, but tests send invalid requests on
-// purpose, so a request mismatch is only logged.
+// problem. Requests to an operation are validated too: a request the
+// contract does not describe fails the test as well, unless the test marks it deliberate with
+// the header Mismatch returns (it must then be a mismatch) or MayMismatch
+// (for generated input, which may or may not be one). The harness removes
+// the mark before the handler sees the request.
 //
 //	s := apitest.New(t, newHandler(cfg, db, log))
 //	res := s.Do(http.MethodPost, "/api/v1/tasks", map[string]any{"title": "Buy milk"}, apitest.Bearer(token))
@@ -23,6 +26,26 @@ import (
 	"strings"
 	"testing"
 )
+
+// MismatchHeader is the request header that marks a request as deliberately
+// outside the contract; the harness strips it. Its value starts with
+// "expected:" (Mismatch) or "allowed:" (MayMismatch), then says why.
+const MismatchHeader = "Apitest-Mismatch"
+
+// Mismatch marks a request the test sends outside the contract on purpose
+// (a malformed body, a field the contract forbids, a wrong type), for Do or
+// any client: the harness then logs the mismatch instead of failing, and
+// fails if the request turns out to match the contract after all, so that a
+// rule the server enforces but the document lacks is noticed.
+func Mismatch(why string) http.Header {
+	return http.Header{MismatchHeader: {"expected: " + why}}
+}
+
+// MayMismatch marks a request that may or may not match the contract, such
+// as a fuzzer's: a mismatch is logged, a match is fine.
+func MayMismatch(why string) http.Header {
+	return http.Header{MismatchHeader: {"allowed: " + why}}
+}
 
 // Server is a test server whose every exchange is checked against the contract.
 type Server struct {
@@ -67,6 +90,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.t.Errorf("apitest: %s %s: read request body: %v", r.Method, r.URL.RequestURI(), err)
 		return
 	}
+	mark := r.Header.Get(MismatchHeader)
+	r.Header.Del(MismatchHeader)
 	probe := r.Clone(r.Context())
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
 
@@ -81,12 +106,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		checked = nil
 	}
 
-	violations, mismatch := s.c.check(r.Context(), exchange{
+	violations, routed, mismatch := s.c.check(r.Context(), exchange{
 		req: probe, reqBody: reqBody, status: res.StatusCode, header: res.Header, body: checked,
 	})
-	if mismatch != nil {
-		s.t.Logf("apitest: %s %s: the request does not match the contract (fine when sent on purpose): %v",
-			r.Method, r.URL.RequestURI(), mismatch)
+	switch {
+	case mismatch != nil && mark == "" && routed:
+		s.t.Errorf("apitest: %s %s: the request does not match api/openapi.yaml (document it, or mark a deliberate one with apitest.Mismatch): %v\nrequest body: %s",
+			r.Method, r.URL.RequestURI(), mismatch, snippet(reqBody))
+	case mismatch != nil:
+		why := mark
+		if why == "" {
+			why = "no operation: its answer must be a 404 or 405 problem"
+		}
+		s.t.Logf("apitest: %s %s: the request does not match the contract (%s): %v",
+			r.Method, r.URL.RequestURI(), why, mismatch)
+	case strings.HasPrefix(mark, "expected:") && routed:
+		s.t.Errorf("apitest: %s %s: the request is marked as a deliberate mismatch (%s) but matches api/openapi.yaml: the document lacks a rule, or the mark is stale",
+			r.Method, r.URL.RequestURI(), mark)
 	}
 	if len(violations) > 0 {
 		s.t.Errorf("apitest: %s %s → %d: the response violates api/openapi.yaml:\n\t%s\nbody: %s",

@@ -73,12 +73,14 @@ func TestConformingExchangesPass(t *testing.T) {
 		{"create-task/201", reply(201, taskJSON, with(taskHeaders, "Location", "/api/v1/tasks/42")...),
 			"POST", "/api/v1/tasks", map[string]any{"title": "Buy milk"}, http.Header{"Idempotency-Key": {"k-1"}}},
 		{"delete-task/204", reply(204, "", "X-Request-ID", "req-1"), "DELETE", "/api/v1/tasks/42", nil, nil},
-		{"get-task/non-numeric/404", reply(404, notFoundJSON, problem...), "GET", "/api/v1/tasks/abc", nil, nil},
-		{"create-task/unknown-field/400 (request mismatch is only logged)",
+		{"get-task/non-numeric/404", reply(404, notFoundJSON, problem...), "GET", "/api/v1/tasks/abc", nil, apitest.Mismatch("a non-numeric id")},
+		{"create-task/unknown-field/400 (a marked request mismatch is only logged)",
 			reply(400, `{"type":"about:blank","title":"Bad Request","status":400,"code":"bad_request"}`, problem...),
-			"POST", "/api/v1/tasks", `{"title":"x","priority":1}`, nil},
+			"POST", "/api/v1/tasks", `{"title":"x","not_a_field":1}`, apitest.Mismatch("an unknown field")},
+		{"create-task/may-mismatch-but-matches/201", reply(201, taskJSON, with(taskHeaders, "Location", "/api/v1/tasks/42")...),
+			"POST", "/api/v1/tasks", map[string]any{"title": "Buy milk"}, apitest.MayMismatch("generated input")},
 		{"create-task/not-json/415", reply(415, `{"type":"about:blank","title":"Unsupported Media Type","status":415,"code":"unsupported_media_type"}`, problem...),
-			"POST", "/api/v1/tasks", "title=x", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}},
+			"POST", "/api/v1/tasks", "title=x", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, apitest.MismatchHeader: {"expected: a form body"}}},
 		{"get-me/401", reply(401, `{"type":"about:blank","title":"Unauthorized","status":401,"code":"unauthorized"}`,
 			with(problem, "WWW-Authenticate", "Bearer")...), "GET", "/api/v1/users/me", nil, nil},
 		{"unknown-path/404", reply(404, notFoundJSON, problem...), "GET", "/api/v1/nope", nil, nil},
@@ -114,8 +116,8 @@ func TestViolationsAreReported(t *testing.T) {
 		path    string
 		want    string // in the report, case-insensitive
 	}{
-		{"undocumented-field", reply(200, strings.Replace(taskJSON, `"id":42`, `"id":42,"priority":1`, 1), taskHeaders...),
-			"GET", "/api/v1/tasks/42", "priority"},
+		{"undocumented-field", reply(200, strings.Replace(taskJSON, `"id":42`, `"id":42,"not_a_field":1`, 1), taskHeaders...),
+			"GET", "/api/v1/tasks/42", "not_a_field"},
 		{"missing-field", reply(200, strings.Replace(taskJSON, `"completed_at":null`, `"done":null`, 1), taskHeaders...),
 			"GET", "/api/v1/tasks/42", "completed_at"},
 		{"timestamp-without-microseconds", reply(200, strings.Replace(taskJSON, `07.123456Z","updated`, `07Z","updated`, 1), taskHeaders...),
@@ -168,6 +170,62 @@ func TestViolationsAreReported(t *testing.T) {
 	}
 }
 
+// TestRequestMismatches checks the rule for requests: an unmarked mismatch
+// fails, a request marked as a mismatch that matches fails, and the mark
+// never reaches the handler.
+func TestRequestMismatches(t *testing.T) {
+	created := reply(201, taskJSON, with(taskHeaders, "Location", "/api/v1/tasks/42")...)
+	badRequest := reply(400, `{"type":"about:blank","title":"Bad Request","status":400,"code":"bad_request"}`,
+		"Content-Type", "application/problem+json", "X-Request-ID", "req-1")
+	cases := []struct {
+		name    string
+		handler http.Handler
+		path    string
+		body    any
+		headers http.Header
+		want    string // in the report; empty: nothing reported
+	}{
+		{"unknown-field/unmarked", badRequest, "/api/v1/tasks", `{"title":"x","not_a_field":1}`, nil, "does not match"},
+		{"wrong-type/unmarked", badRequest, "/api/v1/tasks", `{"title":1}`, nil, "does not match"},
+		{"undocumented-query/unmarked", reply(200, `{"items":[],"next_cursor":null}`, "Content-Type", "application/json", "X-Request-ID", "req-1"),
+			"/api/v1/tasks?not_a_param=1", nil, nil, "not_a_param"},
+		{"unknown-field/marked", badRequest, "/api/v1/tasks", `{"title":"x","not_a_field":1}`, apitest.Mismatch("unknown field"), ""},
+		{"valid/marked", created, "/api/v1/tasks", `{"title":"x"}`, apitest.Mismatch("stale mark"), "matches api/openapi.yaml"},
+		{"valid/may", created, "/api/v1/tasks", `{"title":"x"}`, apitest.MayMismatch("fuzz"), ""},
+		{"unknown-field/may", badRequest, "/api/v1/tasks", `{"title":"x","not_a_field":1}`, apitest.MayMismatch("fuzz"), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{TB: t}
+			var seen string
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				seen = r.Header.Get(apitest.MismatchHeader)
+				tc.handler.ServeHTTP(w, r)
+			})
+			s := apitest.New(rec, h)
+			method := http.MethodPost
+			if tc.body == nil {
+				method = http.MethodGet
+			}
+			var hs []http.Header
+			if tc.headers != nil {
+				hs = append(hs, tc.headers)
+			}
+			s.Do(method, tc.path, tc.body, hs...)
+			if seen != "" {
+				t.Errorf("the handler saw the mark %q", seen)
+			}
+			got := rec.reported()
+			switch {
+			case tc.want == "" && got != "":
+				t.Errorf("the harness reported:\n%s", got)
+			case tc.want != "" && !strings.Contains(got, tc.want):
+				t.Errorf("the report does not mention %q:\n%s", tc.want, got)
+			}
+		})
+	}
+}
+
 func TestDo(t *testing.T) {
 	var gotCT, gotAuth, gotBody string
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +240,7 @@ func TestDo(t *testing.T) {
 			`"detail":"title: must not be empty","errors":[{"field":"title","message":"must not be empty"}]}`))
 	})
 	s := apitest.New(t, h)
-	res := s.Do(http.MethodPost, "/api/v1/tasks", map[string]string{"title": ""}, apitest.Bearer("tok"))
+	res := s.Do(http.MethodPost, "/api/v1/tasks", map[string]string{"title": ""}, apitest.Bearer("tok"), apitest.Mismatch("an empty title"))
 	if gotCT != "application/json" || gotAuth != "Bearer tok" || gotBody != `{"title":""}` {
 		t.Errorf("request: Content-Type %q, Authorization %q, body %q", gotCT, gotAuth, gotBody)
 	}
@@ -194,7 +252,7 @@ func TestDo(t *testing.T) {
 		t.Errorf("problem: got %+v", p)
 	}
 
-	s.Do(http.MethodPost, "/api/v1/tasks", `{"title":`, http.Header{"Content-Type": nil})
+	s.Do(http.MethodPost, "/api/v1/tasks", `{"title":`, http.Header{"Content-Type": nil}, apitest.Mismatch("malformed JSON"))
 	if gotCT != "" || gotBody != `{"title":` {
 		t.Errorf("raw body without Content-Type: got Content-Type %q, body %q", gotCT, gotBody)
 	}

@@ -3,6 +3,7 @@ package apitest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,9 +109,11 @@ type exchange struct {
 }
 
 // check holds ex to the contract. It returns the response's violations and,
-// separately, the request's: tests send invalid requests on purpose, so only
-// the first kind is a failure.
-func (c *contract) check(ctx context.Context, ex exchange) (violations []string, requestMismatch error) {
+// separately, the request's: tests send invalid requests on purpose, and
+// the caller decides whether the request's mismatch was marked so. routed
+// is false when the request's path and method match no operation; its
+// response is then held to the 404/405 rule, which is check enough.
+func (c *contract) check(ctx context.Context, ex exchange) (violations []string, routed bool, requestMismatch error) {
 	route, params, err := c.router.FindRoute(ex.req)
 	unrouted := c.unrouted
 	if ex.req.Method == http.MethodHead {
@@ -133,6 +136,9 @@ func (c *contract) check(ctx context.Context, ex exchange) (violations []string,
 			ex.req.Body = io.NopCloser(bytes.NewReader(ex.reqBody))
 		}
 		requestMismatch = openapi3filter.ValidateRequest(ctx, in)
+		if unknown := undocumentedQuery(route, ex.req); unknown != nil {
+			requestMismatch = errors.Join(requestMismatch, unknown)
+		}
 	}
 
 	resOpts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
@@ -160,7 +166,35 @@ func (c *contract) check(ctx context.Context, ex exchange) (violations []string,
 	if route.Operation == unrouted && len(violations) > 0 {
 		violations = append([]string{"the path and method match no operation, so the response must be a 404 or 405 problem"}, violations...)
 	}
-	return violations, requestMismatch
+	return violations, route.Operation != unrouted, requestMismatch
+}
+
+// undocumentedQuery reports the query parameters of req that the route's
+// operation does not declare (kin-openapi checks declared ones only).
+func undocumentedQuery(route *routers.Route, req *http.Request) error {
+	declared := func(name string) bool {
+		var params openapi3.Parameters
+		if route.PathItem != nil {
+			params = append(params, route.PathItem.Parameters...)
+		}
+		params = append(params, route.Operation.Parameters...)
+		for _, p := range params {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery && p.Value.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	var unknown []string
+	for _, name := range sortedKeys(http.Header(req.URL.Query())) {
+		if !declared(name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return fmt.Errorf("query parameter(s) %s not documented for this operation", strings.Join(unknown, ", "))
 }
 
 // schemaError says where in the value a schema error is and what it is,
