@@ -464,14 +464,20 @@ func spend(ctx context.Context, tx *ent.Tx, hash, claimed string, now time.Time)
 }
 
 // revokeReused ends a session whose spent refresh token was presented
-// again; the revocation is committed although the request fails.
+// again; the revocation is committed although the request fails. A session
+// already ended (revoked, or gone with its user) is left alone: nothing is
+// announced, so replaying a spent token sends no notification to every
+// instance, and it is no reuse to report.
 func (s *store) revokeReused(ctx context.Context, tx *ent.Tx, sessionID string, now time.Time) (bool, error) {
-	err := tx.Session.Update().
+	n, err := tx.Session.Update().
 		Where(session.ID(sessionID), session.RevokedAtIsNil()).
 		SetRevokedAt(now).
-		Exec(ctx)
-	if err != nil {
+		Save(ctx)
+	switch {
+	case err != nil:
 		return false, fmt.Errorf("revoke reused session: %w", err)
+	case n == 0:
+		return false, ErrInvalidRefreshToken
 	}
 	if err := s.notifyRevoked(ctx, tx, sessionsRevoked("", sessionID)); err != nil {
 		return false, err
