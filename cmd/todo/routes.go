@@ -75,6 +75,9 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		if listener, err = database.NewListener(listenURL, log); err != nil {
 			return nil, err
 		}
+		// Probed through the pool that revocations are sent through, so
+		// that a listener on another database is never trusted.
+		listener.ProbeThrough(db.SQL)
 		reg.MustRegister(listener)
 	}
 	bind := httpx.NewBinder()

@@ -9,3 +9,9 @@ func LoseProbes(l *Listener, timeout time.Duration) {
 	l.pingTimeout = timeout
 	l.minBackoff, l.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
 }
+
+// ShortenWaits shortens l's probe timeout and reconnection backoff.
+func ShortenWaits(l *Listener, timeout time.Duration) {
+	l.pingTimeout = timeout
+	l.minBackoff, l.maxBackoff = 10*time.Millisecond, 50*time.Millisecond
+}

@@ -3,6 +3,7 @@ package database
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,6 +53,9 @@ type Listener struct {
 	// lose, in tests, sends the probes where they are lost, as a pooler
 	// in transaction mode loses notifications.
 	lose bool
+	// via, when set (ProbeThrough), sends the probes instead of the
+	// listening connection.
+	via *sql.DB
 
 	mConnected     prometheus.Gauge
 	mReconnects    prometheus.Counter
@@ -112,6 +116,13 @@ func (l *Listener) Subscribe(channel string, s Subscription) {
 	l.subs[channel] = append(l.subs[channel], s)
 }
 
+// ProbeThrough makes l send its probes through db, the pool the service
+// writes (and so notifies) through, instead of its own connection: a
+// probe that comes back then proves that notifications sent where the
+// service sends them reach this connection, which a DATABASE_LISTEN_URL
+// naming another database or server would never do. Call it before Run.
+func (l *Listener) ProbeThrough(db *sql.DB) { l.via = db }
+
 // Connected reports whether the connection is up and listening, so that
 // every notification sent from now on will be delivered.
 func (l *Listener) Connected() bool { return l.connected.Load() }
@@ -163,8 +174,9 @@ func (l *Listener) Run(ctx context.Context) {
 // session connects, listens and delivers notifications until the
 // connection fails or ctx ends.
 //
-// The connection is trusted only once a notification it sent itself, on a
-// probe channel of its own, has come back: a pooler in transaction mode
+// The connection is trusted only once a notification sent on a probe
+// channel of its own (through the pool given to ProbeThrough, else on the
+// connection itself) has come back: a pooler in transaction mode
 // (Neon's -pooler endpoint, PgBouncer) accepts LISTEN but does not deliver.
 // The probe is repeated whenever the connection has been quiet for idle,
 // so a connection cut silently, or one that stops delivering, is noticed
@@ -201,7 +213,13 @@ func (l *Listener) session(ctx context.Context) (err error) {
 		if l.lose {
 			to += "_lost"
 		}
-		if _, err := conn.Exec(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce)); err != nil {
+		var err error
+		if l.via != nil {
+			_, err = l.via.ExecContext(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce))
+		} else {
+			_, err = conn.Exec(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce))
+		}
+		if err != nil {
 			return fmt.Errorf("probe: %w", err)
 		}
 		deadline = time.Now().Add(l.pingTimeout)
@@ -242,7 +260,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 			}
 		case errors.Is(err, context.DeadlineExceeded) || waitCtx.Err() != nil:
 			if !deadline.IsZero() {
-				return fmt.Errorf("a notification sent on this connection did not come back within %v (a pooler in transaction mode? set DATABASE_LISTEN_URL to a direct endpoint)", l.pingTimeout)
+				return fmt.Errorf("a probe notification did not come back within %v (a pooler in transaction mode, or another database than DATABASE_URL's? set DATABASE_LISTEN_URL to a direct endpoint of the same database)", l.pingTimeout)
 			}
 			if err := probe(); err != nil {
 				return err
