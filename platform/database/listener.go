@@ -116,11 +116,13 @@ func (l *Listener) Subscribe(channel string, s Subscription) {
 	l.subs[channel] = append(l.subs[channel], s)
 }
 
-// ProbeThrough makes l send its probes through db, the pool the service
-// writes (and so notifies) through, instead of its own connection: a
-// probe that comes back then proves that notifications sent where the
-// service sends them reach this connection, which a DATABASE_LISTEN_URL
-// naming another database or server would never do. Call it before Run.
+// ProbeThrough makes l send the first probe of each connection through
+// db, the pool the service writes (and so notifies) through, instead of
+// on the connection itself: its coming back proves that notifications
+// sent where the service sends them reach this connection, which a
+// DATABASE_LISTEN_URL naming another database or server would never do.
+// The later probes (liveness, when quiet) stay on the connection, so that
+// a busy pool never makes the listener drop. Call it before Run.
 func (l *Listener) ProbeThrough(db *sql.DB) { l.via = db }
 
 // Connected reports whether the connection is up and listening, so that
@@ -175,8 +177,8 @@ func (l *Listener) Run(ctx context.Context) {
 // connection fails or ctx ends.
 //
 // The connection is trusted only once a notification sent on a probe
-// channel of its own (through the pool given to ProbeThrough, else on the
-// connection itself) has come back: a pooler in transaction mode
+// channel of its own (the first through the pool given to ProbeThrough,
+// else on the connection itself) has come back: a pooler in transaction mode
 // (Neon's -pooler endpoint, PgBouncer) accepts LISTEN but does not deliver.
 // The probe is repeated whenever the connection has been quiet for idle,
 // so a connection cut silently, or one that stops delivering, is noticed
@@ -214,7 +216,7 @@ func (l *Listener) session(ctx context.Context) (err error) {
 			to += "_lost"
 		}
 		var err error
-		if l.via != nil {
+		if l.via != nil && nonce == 1 {
 			_, err = l.via.ExecContext(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce))
 		} else {
 			_, err = conn.Exec(pctx, "SELECT pg_notify($1, $2)", to, strconv.Itoa(nonce))
