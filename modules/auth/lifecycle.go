@@ -53,46 +53,38 @@ type mailing struct {
 
 // verificationMailing makes the token and mail that verify email.
 func (s *Service) verificationMailing(email string) (mailing, error) {
-	token, hash, err := newAccountToken()
-	if err != nil {
-		return mailing{}, err
-	}
-	now := s.clock()
-	return mailing{
-		purpose: accounttoken.PurposeVerifyEmail, hash: hash, token: token, email: email,
-		now: now, expiresAt: now.Add(s.cfg.VerifyTTL),
-		mail: mail.Message{
-			To:      email,
-			Subject: "Confirm your email address",
-			Body: "Hello,\n\n" +
-				"To confirm that this address is yours, open this link within " + humanDuration(s.cfg.VerifyTTL) + ":\n\n" +
-				s.cfg.AppBaseURL + "/verify-email?token=" + mail.SecretMarker + "\n\n" +
-				"If you did not create an account, ignore this mail.\n",
-			Secret: token,
-		},
-	}, nil
+	ttl := s.cfg.VerifyTTL
+	return s.newMailing(accounttoken.PurposeVerifyEmail, email, ttl, "Confirm your email address",
+		"Hello,\n\n"+
+			"To confirm that this address is yours, open this link within "+humanDuration(ttl)+":\n\n"+
+			s.cfg.AppBaseURL+"/verify-email?token="+mail.SecretMarker+"\n\n"+
+			"If you did not create an account, ignore this mail.\n")
 }
 
 // resetMailing makes the token and mail that reset the password of email.
 func (s *Service) resetMailing(email string) (mailing, error) {
+	ttl := s.cfg.ResetTTL
+	return s.newMailing(accounttoken.PurposeResetPassword, email, ttl, "Reset your password",
+		"Hello,\n\n"+
+			"Someone asked to reset the password of the account with this address. To choose a new password, "+
+			"open this link within "+humanDuration(ttl)+":\n\n"+
+			s.cfg.AppBaseURL+"/reset-password?token="+mail.SecretMarker+"\n\n"+
+			"If it was not you, ignore this mail: the password stays as it is.\n")
+}
+
+// newMailing makes a fresh account token of purpose for email, valid for
+// ttl, and the mail that carries it: body names the token by
+// mail.SecretMarker, which the outbox replaces when it sends.
+func (s *Service) newMailing(purpose accounttoken.Purpose, email string, ttl time.Duration, subject, body string) (mailing, error) {
 	token, hash, err := newAccountToken()
 	if err != nil {
 		return mailing{}, err
 	}
 	now := s.clock()
 	return mailing{
-		purpose: accounttoken.PurposeResetPassword, hash: hash, token: token, email: email,
-		now: now, expiresAt: now.Add(s.cfg.ResetTTL),
-		mail: mail.Message{
-			To:      email,
-			Subject: "Reset your password",
-			Body: "Hello,\n\n" +
-				"Someone asked to reset the password of the account with this address. To choose a new password, " +
-				"open this link within " + humanDuration(s.cfg.ResetTTL) + ":\n\n" +
-				s.cfg.AppBaseURL + "/reset-password?token=" + mail.SecretMarker + "\n\n" +
-				"If it was not you, ignore this mail: the password stays as it is.\n",
-			Secret: token,
-		},
+		purpose: purpose, hash: hash, token: token, email: email,
+		now: now, expiresAt: now.Add(ttl),
+		mail: mail.Message{To: email, Subject: subject, Body: body, Secret: token},
 	}, nil
 }
 

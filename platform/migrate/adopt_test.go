@@ -54,8 +54,10 @@ func (tg target) adopt(t *testing.T, dir fs.FS) migrate.AdoptReport {
 	return rep
 }
 
-// assertSameSchema compares the public schemas of two PostgreSQL databases
-// by inspection: no change between them, as Atlas sees them.
+// assertAdoptedSchema compares the public schemas of two PostgreSQL
+// databases by inspection: no change between them, as Atlas sees them. It is
+// not down_test.go's assertSameSchema, which also compares column order: an
+// adopted table keeps the seed's order of columns.
 func assertAdoptedSchema(t *testing.T, got, want target) {
 	t.Helper()
 	ctx := context.Background()
