@@ -65,8 +65,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 		go serveMetrics(ctx, ln, a.metrics, log)
 	}
 	// The jobs and the mail worker (one per process, always on) stop when
-	// ctx ends; the worker cuts its SMTP connection and hands back the
-	// mail of its batch not yet sent. Mail queued by requests still finishing during
+	// ctx ends; the worker lets the mail in flight be answered (a few
+	// seconds at most), cuts its SMTP connection and hands back the mail of
+	// its batch not yet sent. Mail queued by requests still finishing during
 	// the shutdown stays queued for the next start, or another instance.
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	jobsDone := background.Start(jobsCtx, log, a.jobs...)

@@ -100,6 +100,10 @@ const (
 	defaultSMTPSPort = 465
 )
 
+// stopGrace is how long a stopping worker waits for the server's answer to
+// the mail in flight before it cuts the connection.
+const stopGrace = 3 * time.Second
+
 func newSMTPSender(cfg Config) (*smtpSender, error) {
 	u, err := url.Parse(cfg.SMTPURL)
 	if err != nil {
@@ -194,13 +198,27 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 		return errs
 	}
 	// go-mail heeds ctx only while dialing; past that its deadlines are
-	// the timeout's. Closing the connection when ctx ends stops a
-	// conversation with a slow server at once, so a shutdown never waits
-	// for it. The mail then in flight is handed back (see sendBatch).
+	// the timeout's. When ctx ends, the connection is closed at once unless
+	// a mail is in flight: the server may already have that mail, and
+	// cutting it off before its answer would hand it back to be delivered a
+	// second time. That mail gets up to stopGrace to be answered; then the
+	// connection is closed (so a shutdown never waits on a slow server
+	// longer), and no further mail is begun. What was not answered is
+	// handed back (see sendBatch).
 	var (
-		mu   sync.Mutex
-		conn net.Conn
+		mu       sync.Mutex
+		conn     net.Conn
+		inFlight bool // a mail is between MAIL FROM and the answer to its DATA
+		stopping bool
+		grace    *time.Timer
 	)
+	cut := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}
 	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
 		d := &net.Dialer{}
 		var (
@@ -219,23 +237,30 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 	}
 	stopCutting := context.AfterFunc(ctx, func() {
 		mu.Lock()
-		defer mu.Unlock()
-		if conn != nil {
-			_ = conn.Close()
+		stopping = true
+		if inFlight {
+			grace = time.AfterFunc(stopGrace, cut)
+			mu.Unlock()
+			return
 		}
+		mu.Unlock()
+		cut()
 	})
-	defer stopCutting()
+	defer func() {
+		stopCutting()
+		mu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		mu.Unlock()
+	}()
 	client, err := gomail.NewClient(s.host, append(s.opts, gomail.WithDialContextFunc(dial))...)
 	var c *smtp.Client
 	if err == nil {
 		c, err = client.DialToSMTPClientWithContext(ctx)
 	}
 	if err != nil {
-		mu.Lock()
-		if conn != nil {
-			_ = conn.Close()
-		}
-		mu.Unlock()
+		cut()
 		for i := range errs {
 			errs[i] = fmt.Errorf("connect to %s: %w", s.where, err)
 		}
@@ -252,7 +277,20 @@ func (s *smtpSender) send(ctx context.Context, ms []outgoing, proceed func() boo
 			errs[i] = err
 			continue
 		}
+		mu.Lock()
+		inFlight = !stopping
+		mu.Unlock()
+		if !inFlight {
+			errs[i] = errNotAttempted
+			continue
+		}
 		err = client.SendWithSMTPClient(c, msg)
+		mu.Lock()
+		inFlight = false
+		if stopping && conn != nil {
+			_ = conn.Close() // the answer is in; nothing more to say
+		}
+		mu.Unlock()
 		if err != nil && msg.IsDelivered() {
 			// The server answered the end of DATA with a 2xx: it has the
 			// mail. Only what followed failed (the RSET that readies the

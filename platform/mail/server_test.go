@@ -49,6 +49,9 @@ type testServer struct {
 	// the clear (withoutTLS) to see the answer.
 	hangUpAfterData bool
 	reject          map[string]bool
+	// holdReply, when set, is called once a mail's DATA has been received
+	// and recorded, before the server answers it.
+	holdReply func()
 
 	mu       sync.Mutex
 	srv      *smtp.Server
@@ -89,6 +92,13 @@ func withReject(addrs ...string) serverOption {
 // connection once it has accepted a mail.
 func withHangUpAfterData() serverOption {
 	return func(s *testServer) { s.noTLS, s.host, s.hangUpAfterData = true, "127.0.0.1", true }
+}
+
+// withHeldReply makes a server that records each mail and then calls hold
+// before it answers the DATA: the mail is the server's, the client does not
+// know it yet.
+func withHeldReply(hold func()) serverOption {
+	return func(s *testServer) { s.holdReply = hold }
 }
 
 func withImplicitTLS() serverOption { return func(s *testServer) { s.implicitTLS = true } }
@@ -312,11 +322,15 @@ func (ss *testSession) Data(r io.Reader) error {
 	}
 	_, isTLS := ss.c.TLSConnectionState()
 	ss.s.mu.Lock()
-	defer ss.s.mu.Unlock()
 	ss.s.received = append(ss.s.received, received{
 		From: ss.from, To: ss.to, TLS: isTLS, AuthUser: ss.authUser, Header: msg.Header,
 		Body: string(body), Raw: raw, ReceivedAtSeq: len(ss.s.received),
 	})
+	hold := ss.s.holdReply
+	ss.s.mu.Unlock()
+	if hold != nil {
+		hold()
+	}
 	return nil
 }
 

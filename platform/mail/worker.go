@@ -89,7 +89,8 @@ func (w *Worker) Wake() {
 }
 
 // Run sends due mail until ctx ends, looking for it at every Wake and every
-// PollInterval, and returns nil then. When ctx ends mid-batch the SMTP
+// PollInterval, and returns nil then. When ctx ends mid-batch the mail in
+// flight gets a short grace for the server's answer, then the SMTP
 // connection is cut, the mails sent so far are recorded, and the rest of
 // the batch is handed back, due at once.
 // A database that does not answer is logged and tried again at the next
