@@ -241,22 +241,37 @@ func appendTaskJSON(b []byte, t *Task) []byte {
 	return append(b, '}')
 }
 
-// insertColumns and insertSQL insert a task from the values of its fields
-// (all but those the database fills) and return it.
+// insertSQL inserts a task from the values of its fields (all but those
+// the database fills) and its change number, and returns it.
 var insertSQL = func() string {
-	var cols, params []string
+	cols, params := insertColumns(1)
+	return `INSERT INTO "tasks" (` + cols + `, "` + task.FieldChangeSeq + `") VALUES (` + params +
+		`, $` + strconv.Itoa(len(taskFields)-serverFields+1) + `) RETURNING ` + taskColumns
+}()
+
+// serverFields is how many fields the database fills.
+var serverFields = func() (n int) {
+	for _, f := range taskFields {
+		if f.server {
+			n++
+		}
+	}
+	return n
+}()
+
+// insertColumns are the columns an INSERT of a task writes, but the change
+// number, and their placeholders from $first on.
+func insertColumns(first int) (cols, params string) {
+	var c, p []string
 	for _, f := range taskFields {
 		if f.server {
 			continue
 		}
-		cols = append(cols, `"`+f.column+`"`)
-		params = append(params, "$"+strconv.Itoa(len(params)+1))
+		c = append(c, `"`+f.column+`"`)
+		p = append(p, "$"+strconv.Itoa(first+len(p)))
 	}
-	cols = append(cols, `"`+task.FieldChangeSeq+`"`)
-	params = append(params, "$"+strconv.Itoa(len(params)+1))
-	return `INSERT INTO "tasks" (` + strings.Join(cols, ", ") + `) VALUES (` + strings.Join(params, ", ") +
-		`) RETURNING ` + taskColumns
-}()
+	return strings.Join(c, ", "), strings.Join(p, ", ")
+}
 
 // insertArgs are the parameters of insertSQL for t and its change number.
 func insertArgs(t *Task, seq int64) []any {

@@ -126,38 +126,44 @@ func TestStatementsPerEndpoint(t *testing.T) {
 			since := e.sync(t, uid, "").NextToken
 			// Writes are transactions that start with the bump of the
 			// user's counter row (the change number, the counts): BEGIN,
-			// bump, the write, COMMIT.
+			// bump, the write, COMMIT. On PostgreSQL a create and a PATCH
+			// of fields other than completed are one statement, the bump
+			// as its CTE (wantPG).
+			pg := db.Dialect == dialect.Postgres
 			cases := []struct {
 				name, method, path, body string
 				headers                  http.Header
 				status, want             int
+				wantPG                   int // when it differs on PostgreSQL
 			}{
-				{"get", "GET", path, "", nil, 200, 1},
-				{"get/missing", "GET", taskPath(tk.ID + 1000), "", nil, 404, 1},
-				{"list", "GET", "/api/v1/tasks?limit=1", "", nil, 200, 1},
-				{"stats", "GET", "/api/v1/tasks/stats", "", nil, 200, 1},
-				{"changes/full", "GET", "/api/v1/tasks/changes?limit=1", "", nil, 200, 1},
-				{"changes/since", "GET", "/api/v1/tasks/changes?since=" + since, "", nil, 200, 1},
-				{"create", "POST", "/api/v1/tasks", `{"title":"a"}`, nil, 201, 4},
+				{"get", "GET", path, "", nil, 200, 1, 0},
+				{"get/missing", "GET", taskPath(tk.ID + 1000), "", nil, 404, 1, 0},
+				{"list", "GET", "/api/v1/tasks?limit=1", "", nil, 200, 1, 0},
+				{"stats", "GET", "/api/v1/tasks/stats", "", nil, 200, 1, 0},
+				{"changes/full", "GET", "/api/v1/tasks/changes?limit=1", "", nil, 200, 1, 0},
+				{"changes/since", "GET", "/api/v1/tasks/changes?since=" + since, "", nil, 200, 1, 0},
+				{"create", "POST", "/api/v1/tasks", `{"title":"a"}`, nil, 201, 4, 1},
 				// BEGIN, bump, INSERT task, INSERT key, COMMIT.
-				{"create/idempotency-key", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 5},
+				{"create/idempotency-key", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 5, 0},
 				// BEGIN, bump, INSERT task, INSERT key (taken), ROLLBACK, SELECT key.
-				{"create/idempotency-key-replay", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 6},
-				{"patch", "PATCH", path, `{"title":"b","completed":true}`, nil, 200, 4},
-				// BEGIN, bump, UPDATE (matches, changes nothing), ROLLBACK.
-				{"patch/no-change", "PATCH", path, `{"title":"b"}`, nil, 200, 4},
-				{"patch/empty", "PATCH", path, `{}`, nil, 200, 1},
+				{"create/idempotency-key-replay", "POST", "/api/v1/tasks", `{"title":"k"}`, http.Header{"Idempotency-Key": {"k"}}, 201, 6, 0},
+				{"patch", "PATCH", path, `{"title":"b","completed":true}`, nil, 200, 4, 0},
+				{"patch/title", "PATCH", path, `{"title":"b2"}`, nil, 200, 4, 1},
+				// BEGIN, bump, UPDATE (matches, changes nothing), ROLLBACK;
+				// on PostgreSQL after the one statement, which wrote nothing.
+				{"patch/no-change", "PATCH", path, `{"title":"b2"}`, nil, 200, 4, 5},
+				{"patch/empty", "PATCH", path, `{}`, nil, 200, 1, 0},
 				// BEGIN, bump, SELECT, ROLLBACK.
-				{"patch/invalid", "PATCH", path, `{"title":""}`, apitest.Mismatch("an empty title"), 422, 4},
+				{"patch/invalid", "PATCH", path, `{"title":""}`, apitest.Mismatch("an empty title"), 422, 4, 0},
 				// BEGIN, bump, SELECT, UPDATE, COMMIT.
-				{"patch/if-match", "PATCH", path, `{"title":"c"}`, http.Header{"If-Match": {"*"}}, 200, 5},
+				{"patch/if-match", "PATCH", path, `{"title":"c"}`, http.Header{"If-Match": {"*"}}, 200, 5, 0},
 				// The same, and the correction of the completed count.
-				{"patch/if-match-completed", "PATCH", path, `{"completed":false}`, http.Header{"If-Match": {"*"}}, 200, 6},
-				{"toggle", "POST", path + "/toggle", "", nil, 200, 4},
+				{"patch/if-match-completed", "PATCH", path, `{"completed":false}`, http.Header{"If-Match": {"*"}}, 200, 6, 0},
+				{"toggle", "POST", path + "/toggle", "", nil, 200, 4, 0},
 				// BEGIN, bump, SELECT, ROLLBACK.
-				{"toggle/stale-if-match", "POST", path + "/toggle", "", http.Header{"If-Match": {tag}}, 412, 4},
+				{"toggle/stale-if-match", "POST", path + "/toggle", "", http.Header{"If-Match": {tag}}, 412, 4, 0},
 				// BEGIN, bump, DELETE, INSERT tombstone, COMMIT.
-				{"delete", "DELETE", path, "", nil, 204, 5},
+				{"delete", "DELETE", path, "", nil, 204, 5, 0},
 			}
 			drv.take()
 			for _, tc := range cases {
@@ -171,8 +177,12 @@ func TestStatementsPerEndpoint(t *testing.T) {
 					if res.Status != tc.status {
 						t.Fatalf("status %d, want %d: %s", res.Status, tc.status, res.Body)
 					}
-					if len(stmts) != tc.want {
-						t.Fatalf("%d statements, want %d:\n%s", len(stmts), tc.want, strings.Join(stmts, "\n"))
+					want := tc.want
+					if pg && tc.wantPG != 0 {
+						want = tc.wantPG
+					}
+					if len(stmts) != want {
+						t.Fatalf("%d statements, want %d:\n%s", len(stmts), want, strings.Join(stmts, "\n"))
 					}
 				})
 			}

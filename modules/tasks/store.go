@@ -14,6 +14,7 @@ import (
 
 	"todo/ent"
 	"todo/ent/idempotencykey"
+	"todo/ent/task"
 )
 
 // store is the module's only door to the database. The few statements Ent
@@ -30,10 +31,13 @@ type store struct {
 	db       *ent.Client
 	counters counterSQL
 	gate     *userGate // a user's writes queue here, not in connections
+	// oneStatement: the common writes run as one statement each
+	// (PostgreSQL; see createOneSQL).
+	oneStatement bool
 }
 
 func newStore(db *ent.Client, dia string) *store {
-	return &store{db: db, counters: newCounterSQL(dia), gate: newUserGate()}
+	return &store{db: db, counters: newCounterSQL(dia), gate: newUserGate(), oneStatement: dia == dialect.Postgres}
 }
 
 // action is what a mutation decides to do with the row it read.
@@ -202,6 +206,40 @@ func newCounterSQL(dia string) counterSQL {
 // starve the deletion, while exclusive waiters queue in turn.
 const lockUserSQL = ` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $1 FOR NO KEY UPDATE)`
 
+// One statement per write (PostgreSQL). The common writes, a create and a
+// PATCH of fields other than completed without If-Match, need no decision
+// between their statements: on PostgreSQL each runs as one statement whose
+// first part, a data-modifying CTE, is the bump (the user's row lock, then
+// the counter row, returning the change number) and whose main part is the
+// write, which takes its change number from the CTE and so runs only once
+// the bump has its locks. A statement is its own transaction: the locks are
+// held to its commit, as in write's transaction, and the change feed's
+// ordering holds the same way. One round trip instead of four (BEGIN, the
+// bump, the write, COMMIT).
+//
+// When the statement returns no row, nothing was written, or (a PATCH whose
+// task changed under it) only a change number was taken, a gap the feed
+// allows; the caller then takes write's path, which creates a missing
+// counter row, tells a missing user or task apart and resolves a PATCH that
+// changes nothing. SQLite keeps write's transaction: its writers hold the
+// database's lock from BEGIN, and a round trip there is a function call.
+
+// bumpCTE is the bump of a one-statement write for the user in parameter
+// userParam, moving total by total (a literal).
+func bumpCTE(userParam, total, also string) string {
+	lock := strings.ReplaceAll(lockUserSQL, "$1", userParam)
+	return `WITH "c" AS (UPDATE "task_counters" SET "seq" = "seq" + 1, "total" = "total" + ` + total +
+		` WHERE "user_id" = ` + userParam + also + lock + ` RETURNING "seq") `
+}
+
+// createOneSQL inserts a task with the next change number: $1 is the user
+// id for the bump, then the parameters of insertSQL but the change number.
+var createOneSQL = func() string {
+	cols, params := insertColumns(2)
+	return bumpCTE("$1", "1", "") + `INSERT INTO "tasks" (` + cols + `, "` + task.FieldChangeSeq + `") SELECT ` + params +
+		`, "c"."seq" FROM "c" RETURNING ` + taskColumns
+}()
+
 // adjustSQL corrects a user's counts within a write that holds the row.
 const adjustSQL = `UPDATE "task_counters" SET "total" = "total" + $2, "completed" = "completed" + $3 WHERE "user_id" = $1`
 
@@ -280,6 +318,17 @@ func (s *store) write(ctx context.Context, userID string, b bump, fn func(tx *en
 	}
 }
 
+// writeOne runs a one-statement write (createOneSQL) at the user's turn
+// of the gate.
+func (s *store) writeOne(ctx context.Context, userID string, run func() (Task, bool, error)) (Task, bool, error) {
+	leave, err := s.gate.enter(ctx, userID)
+	if err != nil {
+		return Task{}, false, fmt.Errorf("wait for the user's earlier writes: %w", err)
+	}
+	defer leave()
+	return run()
+}
+
 // bump runs the counter statement of b; ok is false when the user has no
 // counter row (or, on PostgreSQL, no longer exists).
 func (s *store) bump(ctx context.Context, tx *ent.Tx, userID string, b bump) (c change, ok bool, err error) {
@@ -349,6 +398,21 @@ func delta(was, is bool) int64 {
 }
 
 func (s *store) create(ctx context.Context, userID string, in CreateInput, now time.Time) (Task, error) {
+	if s.oneStatement {
+		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) {
+			t := in.task(userID, now)
+			args := append([]any{userID}, insertArgs(&t, 0)...)
+			return queryTask(ctx, s.db, createOneSQL, args[:len(args)-1]...)
+		})
+		switch {
+		case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted after their token was checked
+			return Task{}, ErrAccountGone.Wrap(err)
+		case err != nil:
+			return Task{}, fmt.Errorf("insert task: %w", err)
+		case ok:
+			return t, nil
+		}
+	}
 	var t Task
 	err := s.write(ctx, userID, bump{total: 1}, func(tx *ent.Tx, c change) (bool, error) {
 		var err error
@@ -449,6 +513,13 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 			b.ifCompleted = -1
 		}
 	}
+	if s.oneStatement && !in.Completed.Present() {
+		query, args := patchOneSQL(in, id, userID, now)
+		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.db, query, args...) })
+		if err != nil || ok {
+			return t, ok, err
+		}
+	}
 	var t Task
 	var ok bool
 	err := s.write(ctx, userID, b, func(tx *ent.Tx, c change) (bool, error) {
@@ -492,39 +563,73 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 // Parameters: $1 id, $2 user_id, $3 now, $4 the change number, then the new
 // values. Every one meets a column, so PostgreSQL infers its type from it.
 func patchSQL(in UpdateInput, id int64, userID string, now time.Time, seq int64, was *bool) (string, []any) {
-	args := []any{id, userID, now, seq}
-	param := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+	p := newPatchParts(in, id, userID, now, seq)
+	where := ` WHERE "id" = $1 AND "user_id" = $2 AND ("updated_at" < $3 OR NOT (` + p.anyChange + `))`
+	if was != nil {
+		where += ` AND "completed" = ` + p.param(*was)
+	}
+	query := `UPDATE "tasks" SET ` + p.set +
+		`, "updated_at" = CASE WHEN ` + p.anyChange + ` THEN $3 ELSE "updated_at" END` +
+		`, "change_seq" = CASE WHEN ` + p.anyChange + ` THEN $4 ELSE "change_seq" END` +
+		where + ` RETURNING ` + taskColumns + `, "change_seq"`
+	return query, p.args
+}
+
+// patchOneSQL is the one-statement PATCH of fields other than completed
+// (PostgreSQL): the bump, taken only when the task exists, is older than $3
+// and differs in a set field (as the statement's snapshot shows it), then
+// the UPDATE under the same conditions (as the row is once locked) with the
+// bump's change number. Parameters: $1 id, $2 user_id, $3 now, then the new
+// values. No row: see "One statement per write".
+func patchOneSQL(in UpdateInput, id int64, userID string, now time.Time) (string, []any) {
+	p := newPatchParts(in, id, userID, now, -1)
+	where := ` WHERE "id" = $1 AND "user_id" = $2 AND "updated_at" < $3 AND (` + p.anyChange + `)`
+	query := bumpCTE("$2", "0", ` AND EXISTS (SELECT 1 FROM "tasks"`+where+`)`) +
+		`UPDATE "tasks" SET ` + p.set + `, "updated_at" = $3, "change_seq" = "c"."seq" FROM "c"` +
+		where + ` RETURNING ` + taskColumns
+	return query, p.args
+}
+
+// patchParts are the pieces of a PATCH statement: the parameters ($1 id,
+// $2 user_id, $3 now, $4 the change number unless seq < 0, then the new
+// values), the SET list of the named fields, and the condition that some
+// named field differs from its new value.
+type patchParts struct {
+	args           []any
+	set, anyChange string
+}
+
+func newPatchParts(in UpdateInput, id int64, userID string, now time.Time, seq int64) *patchParts {
+	p := &patchParts{args: []any{id, userID, now}}
+	if seq >= 0 {
+		p.args = append(p.args, seq)
 	}
 	var set, changed []string
-	assign := func(col, p string) {
-		set = append(set, col+" = "+p)
-		changed = append(changed, col+" IS DISTINCT FROM "+p)
+	assign := func(col, param string) {
+		set = append(set, col+" = "+param)
+		changed = append(changed, col+" IS DISTINCT FROM "+param)
 	}
 	for _, f := range patchable {
 		if !f.own && f.named(&in) {
-			assign(`"`+f.name+`"`, param(f.value(&in)))
+			assign(`"`+f.name+`"`, p.param(f.value(&in)))
 		}
 	}
 	if in.Completed.Present() {
-		assign(`"completed"`, param(in.Completed.Value))
+		assign(`"completed"`, p.param(in.Completed.Value))
 		if in.Completed.Value {
 			set = append(set, `"completed_at" = COALESCE("completed_at", $3)`)
 		} else {
 			set = append(set, `"completed_at" = NULL`)
 		}
 	}
-	anyChange := strings.Join(changed, " OR ")
-	where := ` WHERE "id" = $1 AND "user_id" = $2 AND ("updated_at" < $3 OR NOT (` + anyChange + `))`
-	if was != nil {
-		where += ` AND "completed" = ` + param(*was)
-	}
-	query := `UPDATE "tasks" SET ` + strings.Join(set, ", ") +
-		`, "updated_at" = CASE WHEN ` + anyChange + ` THEN $3 ELSE "updated_at" END` +
-		`, "change_seq" = CASE WHEN ` + anyChange + ` THEN $4 ELSE "change_seq" END` +
-		where + ` RETURNING ` + taskColumns + `, "change_seq"`
-	return query, args
+	p.set, p.anyChange = strings.Join(set, ", "), strings.Join(changed, " OR ")
+	return p
+}
+
+// param adds a parameter and returns its placeholder.
+func (p *patchParts) param(v any) string {
+	p.args = append(p.args, v)
+	return "$" + strconv.Itoa(len(p.args))
 }
 
 // delete removes a task and records its tombstone: BEGIN, the bump (which
