@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -67,6 +69,8 @@ type tokenMaker struct {
 	own *jwt.Validator
 	// external is the external issuer; nil without AUTH_JWKS_URL.
 	external *externalIssuer
+	// verified remembers own tokens that passed.
+	verified *verifiedCache
 }
 
 func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, now func() time.Time, external *externalIssuer) *tokenMaker {
@@ -82,6 +86,7 @@ func newTokenMaker(secret []byte, issuer, audience string, ttl time.Duration, no
 		ttl:        ttl,
 		now:        now,
 		external:   external,
+		verified:   newVerifiedCache(),
 		// The claims are checked after the signature, by the validator of
 		// the issuer the key was chosen for.
 		parser: jwt.NewParser(jwt.WithValidMethods(methods), jwt.WithoutClaimsValidation()),
@@ -122,6 +127,9 @@ func (m *tokenMaker) access(userID, sessionID string) (string, error) {
 // fetched again (at most every jwksRefetchInterval) and the token checked
 // once more. Every failure is ErrUnauthorized; the cause is kept for logs.
 func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessClaims, external bool, err error) {
+	if c, ok := m.verified.get(token, m.now()); ok {
+		return c, false, nil
+	}
 	var gen int64 // key set generation before the lookup
 	if m.external != nil {
 		gen = m.external.keys.generation.Load()
@@ -150,7 +158,63 @@ func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessCla
 	if !validUserID(claims.Subject) || uuid.Validate(claims.SessionID) != nil {
 		return accessClaims{}, false, ErrUnauthorized
 	}
+	m.verified.put(token, claims)
 	return claims, false, nil
+}
+
+// verifiedCache remembers the service's own access tokens that verify
+// accepted, so that the next request with the same token skips the
+// signature and the decoding of its claims (most of verify's CPU; each
+// client sends its token many times). A token is remembered whole and
+// found only by an exact match of every byte, and is refused again from
+// its expiry, as verify would; whether its session is live is not verify's
+// question and is asked after it on every request, as before. External
+// tokens are not remembered: their issuer's keys change without a restart.
+//
+// The cache is verifiedSlots entries chosen by a hash of the token, each
+// overwritten by the next token that falls in it: memory stays bounded
+// (about 1 MB) and a client whose slot was taken pays one full check.
+type verifiedCache struct {
+	seed  maphash.Seed
+	slots [verifiedSlots]verifiedSlot
+}
+
+const verifiedSlots = 4096 // a power of two
+
+type verifiedSlot struct {
+	mu     sync.Mutex
+	token  string
+	claims accessClaims
+	exp    time.Time
+}
+
+func newVerifiedCache() *verifiedCache { return &verifiedCache{seed: maphash.MakeSeed()} }
+
+func (c *verifiedCache) slot(token string) *verifiedSlot {
+	return &c.slots[maphash.String(c.seed, token)&(verifiedSlots-1)]
+}
+
+// get returns the claims of token if it is remembered and not expired at
+// now.
+func (c *verifiedCache) get(token string, now time.Time) (accessClaims, bool) {
+	s := c.slot(token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != token || !now.Before(s.exp) {
+		return accessClaims{}, false
+	}
+	return s.claims, true
+}
+
+// put remembers token, which verify accepted with claims.
+func (c *verifiedCache) put(token string, claims accessClaims) {
+	if claims.ExpiresAt == nil {
+		return
+	}
+	s := c.slot(token)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token, s.claims, s.exp = token, claims, claims.ExpiresAt.Time
 }
 
 // key chooses the key that verifies t by the issuer its claims name: the

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"todo/platform/apitest"
 )
@@ -187,4 +189,66 @@ func TestAccessTokenStopsAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifiedTokenCache: verify remembers the service's own tokens it
+// accepted, and a remembered token is still refused once it expires; a
+// token that differs from a remembered one in any byte is checked in full
+// (and refused when forged); tokens sharing a slot each get their own
+// claims.
+func TestVerifiedTokenCache(t *testing.T) {
+	clk := newClock()
+	m := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, clk.Now, nil)
+	ctx := context.Background()
+	tokens := map[string]string{} // token → session id
+	for i := range 3 * verifiedSlots {
+		sid := uuid.NewString()
+		tok, err := m.access("8c2b0c62-4d3f-4a8e-9c1a-2f6b7d9e0a11", sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[tok] = sid
+		if i%7 == 0 {
+			tokens[tok+"x"] = "" // never valid
+		}
+	}
+	for round := range 2 { // the second round meets remembered tokens
+		for tok, sid := range tokens {
+			c, _, err := m.verify(ctx, tok)
+			switch {
+			case sid == "" && err == nil:
+				t.Fatalf("round %d: a forged token was accepted", round)
+			case sid != "" && (err != nil || c.SessionID != sid):
+				t.Fatalf("round %d: sid %q, %v; want %q", round, c.SessionID, err, sid)
+			}
+		}
+	}
+	var genuine string
+	for tok, sid := range tokens {
+		if sid != "" {
+			genuine = tok
+			break
+		}
+	}
+	if _, _, err := m.verify(ctx, genuine); err != nil {
+		t.Fatal(err)
+	}
+	// The same claims under a signature one character off.
+	i := strings.LastIndexByte(genuine, '.') + 2
+	forged := genuine[:i] + string("AB"[bytesIndex(genuine[i], 'A')]) + genuine[i+1:]
+	if _, _, err := m.verify(ctx, forged); err == nil {
+		t.Error("a token with another signature was accepted while the genuine one is remembered")
+	}
+	clk.Advance(time.Minute)
+	if _, _, err := m.verify(ctx, genuine); err == nil {
+		t.Error("a remembered token was accepted at its expiry")
+	}
+}
+
+// bytesIndex is 1 when c is want, else 0.
+func bytesIndex(c, want byte) int {
+	if c == want {
+		return 1
+	}
+	return 0
 }
