@@ -101,7 +101,7 @@ func newAppAt(ctx context.Context, cfg config.Config, db *database.DB, log *slog
 		return nil, err
 	}
 	reg.MustRegister(authM.Collector())
-	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Dialect: db.Dialect, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
+	tasksM := tasks.New(tasks.Deps{DB: db.Ent, Dialect: db.Dialect, Query: db.Query, Config: cfg.Tasks, Secret: []byte(cfg.Auth.Secret), Log: log, Now: now, Binder: bind})
 
 	e.GET("/healthz", httpx.Health)
 	e.GET("/readyz", ready(cfg.Database, db))

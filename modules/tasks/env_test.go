@@ -68,6 +68,9 @@ func newTestEnvWith(t testing.TB, db *database.DB, d Deps) *testEnv {
 		t.Fatalf("engine: %v", err)
 	}
 	d.DB, d.Dialect = db.Ent, db.Dialect
+	if d.Query == nil && db.Pool != nil {
+		d.Query = db.Query // as todo serve wires it: pgx directly
+	}
 	if d.Secret == nil {
 		d.Secret = []byte("test-secret-test-secret-test-secret!")
 	}

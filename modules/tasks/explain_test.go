@@ -98,7 +98,7 @@ func TestListUsesIndexes(t *testing.T) {
 		}
 	}
 	rec := &recordingDriver{Driver: entsql.OpenDB(dialect.Postgres, db.SQL)}
-	st := newStore(ent.NewClient(ent.Driver(rec)), dialect.Postgres)
+	st := newStore(ent.NewClient(ent.Driver(rec)), dialect.Postgres, nil)
 	after := &position{At: time.Now().Add(-20_000 * time.Second).UTC().Truncate(time.Microsecond), ID: 1 << 40}
 	cases := []struct {
 		status Status

@@ -219,8 +219,11 @@ func newTaskScanner(lead []any, extra ...any) *taskScanner {
 	return s
 }
 
+// scanner is a result's current row.
+type scanner interface{ Scan(dest ...any) error }
+
 // scan reads the current row into a Task.
-func (s *taskScanner) scan(rows *stdsql.Rows) (Task, error) {
+func (s *taskScanner) scan(rows scanner) (Task, error) {
 	if err := rows.Scan(s.dest...); err != nil {
 		return Task{}, fmt.Errorf("scan task: %w", err)
 	}

@@ -24,7 +24,11 @@ type Deps struct {
 	DB *ent.Client
 	// Dialect is DB's: dialect.Postgres or dialect.SQLite.
 	Dialect string
-	Config  config.Tasks
+	// Query, when set, runs the statements that are not in a transaction
+	// (database.DB.Query: pgx directly on PostgreSQL); else they go through
+	// DB.
+	Query  Query
+	Config config.Tasks
 	// Secret keys the MACs of list cursors and sync tokens. When empty, a
 	// random key is used, and neither survives a restart.
 	Secret []byte
@@ -70,7 +74,7 @@ func New(d Deps) *Module {
 		tombstoneTTL = 720 * time.Hour
 	}
 	svc := &service{
-		store:        newStore(d.DB, d.Dialect),
+		store:        newStore(d.DB, d.Dialect, d.Query),
 		cursors:      newCursorCodec(secret),
 		syncTokens:   newSyncCodec(secret),
 		clock:        now,

@@ -15,6 +15,7 @@ import (
 	"todo/ent"
 	"todo/ent/idempotencykey"
 	"todo/ent/task"
+	"todo/platform/database"
 )
 
 // store is the module's only door to the database. The few statements Ent
@@ -28,7 +29,10 @@ import (
 // change numbers commit in order, which the change feed relies on (see
 // store_changes.go). The same row counts the user's tasks for stats.
 type store struct {
-	db       *ent.Client
+	db *ent.Client
+	// direct runs the statements outside transactions: reads and the
+	// one-statement writes.
+	direct   Query
 	counters counterSQL
 	gate     *userGate // a user's writes queue here, not in connections
 	// oneStatement: the common writes run as one statement each
@@ -36,9 +40,34 @@ type store struct {
 	oneStatement bool
 }
 
-func newStore(db *ent.Client, dia string) *store {
-	return &store{db: db, counters: newCounterSQL(dia), gate: newUserGate(), oneStatement: dia == dialect.Postgres}
+func newStore(db *ent.Client, dia string, direct Query) *store {
+	if direct == nil {
+		direct = sqlQuerier{db}.query
+	}
+	return &store{db: db, direct: direct, counters: newCounterSQL(dia), gate: newUserGate(), oneStatement: dia == dialect.Postgres}
 }
+
+// Query runs one statement and returns its rows (database.DB.Query).
+type Query func(ctx context.Context, query string, args ...any) (database.Rows, error)
+
+// sqlQuerier runs statements through database/sql: on the Ent client, or
+// in a transaction.
+type sqlQuerier struct {
+	q interface {
+		QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
+	}
+}
+
+func (s sqlQuerier) query(ctx context.Context, query string, args ...any) (database.Rows, error) {
+	rows, err := s.q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// inTx runs statements in tx.
+func inTx(tx *ent.Tx) Query { return sqlQuerier{tx}.query }
 
 // action is what a mutation decides to do with the row it read.
 type action uint8
@@ -58,7 +87,7 @@ var selectTasks = `SELECT ` + taskColumns + ` FROM "tasks" WHERE "user_id" = $1`
 var getSQL = selectTasks + ` AND "id" = $2`
 
 func (s *store) get(ctx context.Context, userID string, id int64) (Task, error) {
-	t, ok, err := queryTask(ctx, s.db, getSQL, userID, id)
+	t, ok, err := queryTask(ctx, s.direct, getSQL, userID, id)
 	switch {
 	case err != nil:
 		return Task{}, fmt.Errorf("select task: %w", err)
@@ -101,7 +130,7 @@ func (s *store) list(ctx context.Context, userID string, st Status, after *posit
 	if after != nil {
 		args = append(args, after.At, after.ID)
 	}
-	rows, err := s.db.QueryContext(ctx, listSQL(st, after != nil, n), args...)
+	rows, err := s.direct(ctx, listSQL(st, after != nil, n), args...)
 	if err != nil {
 		return nil, fmt.Errorf("select tasks: %w", err)
 	}
@@ -131,7 +160,7 @@ const statsSQL = `SELECT 0, "total", "completed" FROM "task_counters" WHERE "use
 	`WHERE "user_id" = $1 AND NOT EXISTS (SELECT 1 FROM "task_counters" WHERE "user_id" = $1)`
 
 func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
-	rows, err := s.db.QueryContext(ctx, statsSQL, userID)
+	rows, err := s.direct(ctx, statsSQL, userID)
 	if err != nil {
 		return Stats{}, fmt.Errorf("count tasks: %w", err)
 	}
@@ -153,11 +182,6 @@ func (s *store) stats(ctx context.Context, userID string) (Stats, error) {
 	}
 	st.Pending = st.Total - st.Completed
 	return st, nil
-}
-
-// querier runs a statement on the client or in a transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
 }
 
 // counterSQL are the statements on a user's task_counters row that differ
@@ -402,7 +426,7 @@ func (s *store) create(ctx context.Context, userID string, in CreateInput, now t
 		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) {
 			t := in.task(userID, now)
 			args := append([]any{userID}, insertArgs(&t, 0)...)
-			return queryTask(ctx, s.db, createOneSQL, args[:len(args)-1]...)
+			return queryTask(ctx, s.direct, createOneSQL, args[:len(args)-1]...)
 		})
 		switch {
 		case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted after their token was checked
@@ -427,7 +451,7 @@ func (s *store) create(ctx context.Context, userID string, in CreateInput, now t
 
 func insertTask(ctx context.Context, tx *ent.Tx, userID string, in CreateInput, now time.Time, seq int64) (Task, error) {
 	t := in.task(userID, now)
-	t, ok, err := queryTask(ctx, tx, insertSQL, insertArgs(&t, seq)...)
+	t, ok, err := queryTask(ctx, inTx(tx), insertSQL, insertArgs(&t, seq)...)
 	switch {
 	case sqlgraph.IsForeignKeyConstraintError(err): // the user was deleted after their token was checked
 		return Task{}, ErrAccountGone.Wrap(err)
@@ -456,7 +480,7 @@ func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Ti
 	err := s.write(ctx, userID, bump{taskID: id, ifCompleted: -1, ifPending: 1}, func(tx *ent.Tx, c change) (bool, error) {
 		var ok bool
 		var err error
-		t, ok, err = queryTask(ctx, tx, toggleSQL, id, userID, now, c.seq)
+		t, ok, err = queryTask(ctx, inTx(tx), toggleSQL, id, userID, now, c.seq)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("toggle task: %w", err)
@@ -473,13 +497,13 @@ func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Ti
 
 // queryTask runs a statement that returns at most one task (and, with
 // seq, its change number after it); ok is false when it returned none.
-func queryTask(ctx context.Context, q querier, query string, args ...any) (t Task, ok bool, err error) {
+func queryTask(ctx context.Context, q Query, query string, args ...any) (t Task, ok bool, err error) {
 	t, _, ok, err = queryTaskSeq(ctx, q, false, query, args...)
 	return t, ok, err
 }
 
-func queryTaskSeq(ctx context.Context, q querier, withSeq bool, query string, args ...any) (t Task, seq stdsql.NullInt64, ok bool, err error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+func queryTaskSeq(ctx context.Context, q Query, withSeq bool, query string, args ...any) (t Task, seq stdsql.NullInt64, ok bool, err error) {
+	rows, err := q(ctx, query, args...)
 	if err != nil {
 		return Task{}, seq, false, err
 	}
@@ -515,7 +539,7 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 	}
 	if s.oneStatement && !in.Completed.Present() {
 		query, args := patchOneSQL(in, id, userID, now)
-		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.db, query, args...) })
+		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.direct, query, args...) })
 		if err != nil || ok {
 			return t, ok, err
 		}
@@ -529,7 +553,7 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 		query, args := patchSQL(in, id, userID, now, c.seq, c.was)
 		var seq stdsql.NullInt64
 		var err error
-		t, seq, ok, err = queryTaskSeq(ctx, tx, true, query, args...)
+		t, seq, ok, err = queryTaskSeq(ctx, inTx(tx), true, query, args...)
 		if err != nil {
 			return false, fmt.Errorf("update task: %w", err)
 		}
@@ -693,7 +717,7 @@ func deleteTask(ctx context.Context, tx *ent.Tx, userID string, id, seq int64, n
 func (s *store) mutate(ctx context.Context, userID string, id int64, now time.Time, fn mutateFunc) (Task, error) {
 	var next Task
 	err := s.write(ctx, userID, bump{}, func(tx *ent.Tx, c change) (bool, error) {
-		cur, ok, err := queryTask(ctx, tx, getSQL, userID, id)
+		cur, ok, err := queryTask(ctx, inTx(tx), getSQL, userID, id)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("select task: %w", err)

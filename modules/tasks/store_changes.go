@@ -180,7 +180,7 @@ func (s *store) changesAfter(ctx context.Context, userID string, seq int64, n in
 // tombstones), change order for an incremental one. Each branch of the
 // statement is ordered, but a UNION ALL promises no order of its own.
 func (s *store) feed(ctx context.Context, full bool, query string, args ...any) ([]feedRow, feedState, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.direct(ctx, query, args...)
 	if err != nil {
 		return nil, feedState{}, fmt.Errorf("select changes: %w", err)
 	}
@@ -232,7 +232,7 @@ func newFeedScanner() *feedScanner {
 	return f
 }
 
-func (f *feedScanner) scan(rows *stdsql.Rows) (feedRow, error) {
+func (f *feedScanner) scan(rows scanner) (feedRow, error) {
 	t, err := f.sc.scan(rows)
 	if err != nil {
 		return feedRow{}, fmt.Errorf("scan change: %w", err)
@@ -276,7 +276,7 @@ func (s *store) purgeTombstones(ctx context.Context, cutoff time.Time, maxUsers 
 	var total int64
 	for range maxUsers {
 		var userID string
-		found, err := queryRow(ctx, s.db, purgeUserSQL, []any{cutoff}, &userID)
+		found, err := queryRow(ctx, s.direct, purgeUserSQL, []any{cutoff}, &userID)
 		switch {
 		case err != nil:
 			return total, fmt.Errorf("find expired tombstones: %w", err)
@@ -284,7 +284,7 @@ func (s *store) purgeTombstones(ctx context.Context, cutoff time.Time, maxUsers 
 			return total, nil
 		}
 		var upTo stdsql.NullInt64
-		if _, err := queryRow(ctx, s.db, purgeSeqSQL, []any{userID, cutoff}, &upTo); err != nil {
+		if _, err := queryRow(ctx, s.direct, purgeSeqSQL, []any{userID, cutoff}, &upTo); err != nil {
 			return total, fmt.Errorf("find expired tombstones: %w", err)
 		}
 		if !upTo.Valid {
@@ -317,7 +317,7 @@ func (s *store) purgeUser(ctx context.Context, userID string, upTo int64, cutoff
 
 func purgeUserTx(ctx context.Context, tx *ent.Tx, purgedSQL, userID string, upTo int64, cutoff time.Time) (int64, error) {
 	var purged int64
-	found, err := queryRow(ctx, tx, purgedSQL, []any{userID, upTo}, &purged)
+	found, err := queryRow(ctx, inTx(tx), purgedSQL, []any{userID, upTo}, &purged)
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("raise purged_seq: %w", err)
@@ -337,8 +337,8 @@ func purgeUserTx(ctx context.Context, tx *ent.Tx, purgedSQL, userID string, upTo
 
 // queryRow runs a statement that returns at most one row and scans it into
 // dest; found is false when it returned none.
-func queryRow(ctx context.Context, q querier, query string, args []any, dest ...any) (found bool, err error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+func queryRow(ctx context.Context, q Query, query string, args []any, dest ...any) (found bool, err error) {
+	rows, err := q(ctx, query, args...)
 	if err != nil {
 		return false, err
 	}

@@ -49,6 +49,8 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect string        // dialect.Postgres or dialect.SQLite
 	Pool    *pgxpool.Pool // nil on SQLite
+	// acquireTimeout bounds the wait for a connection of Query.
+	acquireTimeout time.Duration
 }
 
 // Close closes the Ent client, the database/sql handle and the pool.
@@ -98,7 +100,7 @@ func openPostgres(ctx context.Context, cfg config.Database) (*DB, error) {
 	// The pgx pool keeps the connections; database/sql only borrows them.
 	sqlDB.SetMaxIdleConns(0)
 	drv := entsql.OpenDB(dialect.Postgres, sqlDB)
-	return &DB{Ent: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, Pool: pool}, nil
+	return &DB{Ent: ent.NewClient(ent.Driver(drv)), SQL: sqlDB, Dialect: dialect.Postgres, Pool: pool, acquireTimeout: cfg.AcquireTimeout}, nil
 }
 
 // acquireTimeout bounds how long a request waits for a pooled connection,
@@ -113,13 +115,7 @@ type acquireTimeout struct {
 var ErrPoolTimeout = errors.New("database: timed out waiting for a pooled connection")
 
 func (a acquireTimeout) Connect(ctx context.Context) (driver.Conn, error) {
-	ctx2, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	c, err := a.Connector.Connect(ctx2)
-	if err != nil && ctx.Err() == nil && errors.Is(ctx2.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w: %w", ErrPoolTimeout, err)
-	}
-	return c, err
+	return boundWait(ctx, a.timeout, a.Connector.Connect)
 }
 
 // SQLitePath is the file of the embedded database: DataDir/todo.db when
