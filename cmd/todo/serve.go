@@ -32,7 +32,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout io.Writer) er
 	if err := cfg.CheckServe(); err != nil {
 		return err
 	}
-	log := logging.New(stdout, cfg.Log)
+	// The access log's lines are gathered for up to 100 ms (logging.
+	// NewGathering); everything else is written at once.
+	log, closeLog := logging.NewGathering(stdout, cfg.Log)
+	defer closeLog()
 	if cfg.Auth.Secret == "" {
 		if cfg.Auth.Secret, err = embeddedSecret(cfg.Database.DataDir); err != nil {
 			return err

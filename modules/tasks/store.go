@@ -540,8 +540,11 @@ func (s *store) patch(ctx context.Context, userID string, id int64, in UpdateInp
 	if s.oneStatement && !in.Completed.Present() {
 		query, args := patchOneSQL(in, id, userID, now)
 		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.direct, query, args...) })
-		if err != nil || ok {
-			return t, ok, err
+		if err != nil {
+			return Task{}, false, fmt.Errorf("update task: %w", err)
+		}
+		if ok {
+			return t, true, nil
 		}
 	}
 	var t Task

@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"todo/platform/apperr"
+	"todo/platform/logging"
 )
 
 const (
@@ -56,6 +57,7 @@ func newRequestID() string {
 // frontDoor is the first middleware: request id, security headers, panic
 // recovery, the access log and the metrics.
 func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
+	access := logging.Access(log)
 	return func(c *gin.Context) {
 		start := time.Now()
 		rid := c.GetHeader("X-Request-ID")
@@ -90,8 +92,8 @@ func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 			elapsed := time.Since(start)
 			st := c.Writer.Status()
 			m.observe(method(c.Request), route, st, elapsed)
-			if log.Enabled(c.Request.Context(), slog.LevelInfo) {
-				log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+			if access.Enabled(c.Request.Context(), slog.LevelInfo) {
+				access.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
 					slog.String("request_id", rid),
 					slog.String("method", method(c.Request)),
 					slog.String("route", route),
