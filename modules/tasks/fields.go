@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"todo/ent/task"
 	"todo/platform/httpx"
 )
@@ -76,6 +78,40 @@ type cell struct {
 	s stdsql.NullString
 	b stdsql.NullBool
 	t stdsql.NullTime
+	// pgx's own types, which a scan of pgx's rows fills without going
+	// through database/sql's conversions (an allocation or two per column);
+	// native copies them into the members above.
+	pi pgtype.Int8
+	ps pgtype.Text
+	pb pgtype.Bool
+	pt pgtype.Timestamptz
+}
+
+// nativeDest is dest for pgx's rows.
+func (c *cell) nativeDest(k cellKind) any {
+	switch k {
+	case kindInt:
+		return &c.pi
+	case kindString:
+		return &c.ps
+	case kindBool:
+		return &c.pb
+	}
+	return &c.pt
+}
+
+// native moves what a scan into nativeDest read into the members set reads.
+func (c *cell) native(k cellKind) {
+	switch k {
+	case kindInt:
+		c.i = stdsql.NullInt64{Int64: c.pi.Int64, Valid: c.pi.Valid}
+	case kindString:
+		c.s = stdsql.NullString{String: c.ps.String, Valid: c.ps.Valid}
+	case kindBool:
+		c.b = stdsql.NullBool{Bool: c.pb.Bool, Valid: c.pb.Valid}
+	default:
+		c.t = stdsql.NullTime{Time: c.pt.Time, Valid: c.pt.Valid}
+	}
 }
 
 func (c *cell) dest(k cellKind) any {
@@ -201,8 +237,10 @@ func init() {
 // before any extra ones) into Tasks, reusing its cells row after row.
 type taskScanner struct {
 	cells []cell
-	dest  []any
-	lead  int
+	dest  []any // for database/sql's rows
+	// native is dest for pgx's rows (database.DB.Query on PostgreSQL).
+	native []any
+	lead   int
 }
 
 // newTaskScanner prepares the destinations of a row: lead values first
@@ -210,12 +248,14 @@ type taskScanner struct {
 // then extra.
 func newTaskScanner(lead []any, extra ...any) *taskScanner {
 	s := &taskScanner{cells: make([]cell, len(taskFields)), lead: len(lead)}
-	s.dest = make([]any, 0, len(lead)+len(taskFields)+len(extra))
-	s.dest = append(s.dest, lead...)
+	n := len(lead) + len(taskFields) + len(extra)
+	s.dest, s.native = make([]any, 0, n), make([]any, 0, n)
+	s.dest, s.native = append(s.dest, lead...), append(s.native, lead...)
 	for i, f := range taskFields {
 		s.dest = append(s.dest, s.cells[i].dest(f.kind))
+		s.native = append(s.native, s.cells[i].nativeDest(f.kind))
 	}
-	s.dest = append(s.dest, extra...)
+	s.dest, s.native = append(s.dest, extra...), append(s.native, extra...)
 	return s
 }
 
@@ -224,11 +264,19 @@ type scanner interface{ Scan(dest ...any) error }
 
 // scan reads the current row into a Task.
 func (s *taskScanner) scan(rows scanner) (Task, error) {
-	if err := rows.Scan(s.dest...); err != nil {
+	_, viaSQL := rows.(*stdsql.Rows)
+	dest := s.native
+	if viaSQL {
+		dest = s.dest
+	}
+	if err := rows.Scan(dest...); err != nil {
 		return Task{}, fmt.Errorf("scan task: %w", err)
 	}
 	var t Task
 	for i, f := range taskFields {
+		if !viaSQL {
+			s.cells[i].native(f.kind)
+		}
 		f.set(&t, &s.cells[i])
 	}
 	return t, nil

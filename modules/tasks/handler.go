@@ -178,9 +178,10 @@ func (h *handler) delete(c *gin.Context) error {
 func writeTask(c *gin.Context, status int, t Task) error {
 	buf := bodyPool.Get().(*[]byte)
 	body := toTaskResponse(t).AppendJSON((*buf)[:0])
-	c.Header("ETag", etagOfBody(body))
-	c.Header("Content-Type", "application/json")
-	c.Header("Content-Length", strconv.Itoa(len(body)))
+	h := c.Writer.Header()
+	h["Etag"] = []string{etagOfBody(body)} // the canonical key: Header.Set's work without it
+	httpx.SetJSONType(h)
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	c.Status(status)
 	_, _ = c.Writer.Write(body)
 	*buf = body

@@ -24,7 +24,7 @@ type JSONAppender interface {
 // and sets Content-Length. A v that implements JSONAppender encodes itself;
 // anything else goes through encoding/json with HTML escaping off.
 func JSON(c *gin.Context, code int, v any) {
-	c.Header("Content-Type", "application/json")
+	SetJSONType(c.Writer.Header())
 	c.Status(code)
 	writeJSONBody(c, v)
 }

@@ -56,6 +56,23 @@ func newRequestID() string {
 
 // frontDoor is the first middleware: request id, security headers, panic
 // recovery, the access log and the metrics.
+// Header values every response shares, set straight into the header map
+// under their canonical keys: no canonicalisation and no slice per
+// response. They are never changed in place; Header.Add on one of these
+// keys appends to a copy, as none has spare capacity.
+var (
+	hvNoSniff    = []string{"nosniff"}
+	hvDeny       = []string{"DENY"}
+	hvNoReferrer = []string{"no-referrer"}
+	hvCSPAPI     = []string{"default-src 'none'; frame-ancestors 'none'"}
+	hvCSPDocs    = []string{"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"}
+	hvNoStore    = []string{"no-store"}
+	hvJSON       = []string{"application/json"}
+)
+
+// SetJSONType marks the response as application/json.
+func SetJSONType(h http.Header) { h["Content-Type"] = hvJSON }
+
 func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 	access := logging.Access(log)
 	return func(c *gin.Context) {
@@ -67,15 +84,15 @@ func frontDoor(log *slog.Logger, m *Metrics) gin.HandlerFunc {
 		c.Set(requestIDKey, rid)
 		c.Set(loggerKey, log)
 		h := c.Writer.Header()
-		h.Set("X-Request-ID", rid)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		h["X-Request-Id"] = []string{rid}
+		h["X-Content-Type-Options"] = hvNoSniff
+		h["X-Frame-Options"] = hvDeny
+		h["Referrer-Policy"] = hvNoReferrer
 		if strings.HasPrefix(c.Request.URL.Path, "/docs") {
 			// The Swagger UI page: its own scripts, styles and the spec only.
-			h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+			h["Content-Security-Policy"] = hvCSPDocs
 		} else {
-			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			h["Content-Security-Policy"] = hvCSPAPI
 		}
 		defer func() {
 			if p := recover(); p != nil {
@@ -143,6 +160,6 @@ func cors(origins []string) gin.HandlerFunc {
 // NoStore marks every answer under a route group, errors included, as not
 // to be kept by any cache: the API's answers hold one user's data.
 func NoStore(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
+	c.Writer.Header()["Cache-Control"] = hvNoStore
 	c.Next()
 }
