@@ -59,7 +59,7 @@ type sqlQuerier struct {
 }
 
 func (s sqlQuerier) query(ctx context.Context, query string, args ...any) (database.Rows, error) {
-	rows, err := s.q.QueryContext(ctx, query, args...)
+	rows, err := s.q.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller reads and closes the rows
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ type Rows interface {
 // SQLite it goes through database/sql.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
 	if db.Pool == nil {
-		rows, err := db.SQL.QueryContext(ctx, query, args...)
+		rows, err := db.SQL.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller reads and closes the rows
 		if err != nil {
 			return nil, err
 		}
@@ -79,5 +79,5 @@ func (r *pgxRows) Close() error {
 		r.Rows.Close()
 		r.conn.Release()
 	})
-	return r.Rows.Err()
+	return r.Err()
 }

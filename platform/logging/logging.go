@@ -49,10 +49,10 @@ const gatherSize = 32 << 10
 // once 32 KiB are waiting: one write for many requests instead of one each
 // (a system call was about 5% of the CPU of a short request). Any other
 // record first writes what is waiting, so the lines keep their order.
-// close writes what is waiting and stops the timer; a process killed
+// closeLog writes what is waiting, and access lines after it go out at once; a process killed
 // outright loses at most GatherInterval of access lines, never another
 // record.
-func NewGathering(w io.Writer, cfg config.Log) (log *slog.Logger, close func()) {
+func NewGathering(w io.Writer, cfg config.Log) (log *slog.Logger, closeLog func()) {
 	g := &gatherer{w: w}
 	h := &gatheringHandler{Handler: newHandler(directWriter{g}, cfg), access: newHandler(g, cfg)}
 	return slog.New(h), g.close
