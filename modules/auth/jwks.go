@@ -89,6 +89,9 @@ type jwksCache struct {
 	inFlight atomic.Bool
 	// fetches counts requests sent to the issuer.
 	fetches atomic.Int64
+	// fetchBegun, when set (tests), is called by a fetch once it is marked
+	// as started, before it asks the issuer.
+	fetchBegun func()
 }
 
 func newJWKSCache(url string, now func() time.Time, log *slog.Logger) *jwksCache {
@@ -158,10 +161,12 @@ func (c *jwksCache) refresh(ctx context.Context, gen int64) bool {
 	if c.generation.Load() != gen {
 		return true
 	}
-	if !c.inFlight.Load() && !c.due(c.now()) {
+	if !c.due(c.now()) && !c.inFlight.Load() {
 		// Nothing to wait for and no fetch allowed: a flood of unknown kids
-		// is refused here without queueing on the gate.
-		return false
+		// is refused here without queueing on the gate. (Not due means a
+		// fetch was marked in flight before; not in flight now means it
+		// has finished and counted its generation, which is looked at.)
+		return c.generation.Load() != gen
 	}
 	select {
 	case c.gate <- struct{}{}:
@@ -182,11 +187,17 @@ func (c *jwksCache) refresh(ctx context.Context, gen int64) bool {
 // fetchLocked fetches and installs the key set; the caller holds gate. The
 // fetch outlives a cancelled request, which other requests may wait on.
 func (c *jwksCache) fetchLocked(ctx context.Context) {
-	c.lastAttempt.Store(c.now().UnixNano())
+	// The order of these stores, and of the loads in refresh, leaves no
+	// moment at which a fetch under way looks neither due nor in flight,
+	// nor one at which a finished fetch is neither in flight nor counted.
 	c.inFlight.Store(true)
+	c.lastAttempt.Store(c.now().UnixNano())
+	if c.fetchBegun != nil {
+		c.fetchBegun()
+	}
 	defer func() {
-		c.inFlight.Store(false)
 		c.generation.Add(1)
+		c.inFlight.Store(false)
 	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()

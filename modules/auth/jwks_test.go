@@ -494,6 +494,47 @@ func TestExternalKeyChoice(t *testing.T) {
 // background fetch; when that fetch ends before the caller asks for a
 // refresh (the fetch is then no longer due), the caller is still told to
 // look again, and finds the key the fetch brought.
+// TestJWKSRefreshDuringBackgroundFetch: a token whose kid the set lacks,
+// met while the lookup's background fetch has begun but not finished,
+// waits for that fetch and is checked again, rather than being refused as
+// "not due" (CI saw TestExternalStartsWhileIssuerDown refuse the token of
+// a key the issuer was serving).
+func TestJWKSRefreshDuringBackgroundFetch(t *testing.T) {
+	ed := newSigningKey(t, "EdDSA", "ed")
+	iss := newTestIssuer(t, ed)
+	clk := newClock()
+	c := newTestCache(iss, clk)
+	begun, proceed := make(chan struct{}), make(chan struct{})
+	c.fetchBegun = func() {
+		close(begun)
+		<-proceed
+	}
+	gen := c.generation.Load()
+	if _, ok := c.lookup("ed"); ok {
+		t.Fatal("an empty set held a key")
+	}
+	select {
+	case <-begun:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lookup of a never-fetched set started no fetch")
+	}
+	refreshed := make(chan bool, 1)
+	go func() { refreshed <- c.refresh(context.Background(), gen) }()
+	select {
+	case ok := <-refreshed:
+		close(proceed)
+		t.Fatalf("refresh returned %v while the fetch was under way, want it to wait for it", ok)
+	case <-time.After(100 * time.Millisecond): // waiting, as it should
+	}
+	close(proceed)
+	if !<-refreshed {
+		t.Fatal("refresh said nothing changed although the fetch it waited for ended")
+	}
+	if _, ok := c.lookup("ed"); !ok || iss.hits.Load() != 1 {
+		t.Fatalf("key found %v after %d fetches, want found after 1", ok, iss.hits.Load())
+	}
+}
+
 func TestJWKSRefreshAfterBackgroundFetch(t *testing.T) {
 	ed := newSigningKey(t, "EdDSA", "ed")
 	iss := newTestIssuer(t, ed)
