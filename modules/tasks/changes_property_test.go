@@ -38,7 +38,11 @@ func syncSoak(t *testing.T) time.Duration {
 // feed with random page sizes, sometimes applies a page twice, goes back to
 // an older token or starts over with a full sync. Once the writers stop and
 // the client has synced to the end, its copy equals the server's tasks
-// exactly, and the stats (served from the counter row) equal its counts.
+// exactly, the stats (served from the counter row) equal its counts, and
+// no change number was used twice. The writers go through two modules on
+// the database (two processes: two gates) whose clocks are 4 ms apart, so
+// that the one-statement writes (PostgreSQL) and the transactions of two
+// processes meet, and a write stamped earlier than the one before it.
 func TestChangesConverge(t *testing.T) {
 	soak := syncSoak(t)
 	first := rand.Uint64() % 1_000_000
@@ -52,11 +56,12 @@ func TestChangesConverge(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
-			e := newTestEnv(t, b)
+			e := newTestEnvWith(t, b.open(t), Deps{Now: func() time.Time { return time.Now().Add(2 * time.Millisecond) }})
+			other := newTestEnvWith(t, e.db, Deps{Now: func() time.Time { return time.Now().Add(-2 * time.Millisecond) }})
 			deadline := time.Now().Add(soak)
 			seeds := 0
 			for seed := first; seeds == 0 || time.Now().Before(deadline); seed++ {
-				if err := runSyncProperty(t, e, seed); err != nil {
+				if err := runSyncProperty(t, []*testEnv{e, other}, seed); err != nil {
 					t.Fatalf("seed %d (TASKS_SYNC_SEED=%d reruns it): %v", seed, seed, err)
 				}
 				seeds++
@@ -69,8 +74,10 @@ func TestChangesConverge(t *testing.T) {
 // writerOps is how many requests each writer sends per seed.
 const writerOps = 40
 
-// runSyncProperty runs one seed on a new user of e.
-func runSyncProperty(t *testing.T, e *testEnv, seed uint64) error {
+// runSyncProperty runs one seed on a new user: writers take turns among
+// envs, the client syncs through the first.
+func runSyncProperty(t *testing.T, envs []*testEnv, seed uint64) error {
+	e := envs[0]
 	rng := rand.New(rand.NewPCG(seed, 0))
 	uid := e.user(t)
 	pool := &idPool{}
@@ -82,7 +89,7 @@ func runSyncProperty(t *testing.T, e *testEnv, seed uint64) error {
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
-			errs <- e.randomWrites(uid, rand.New(rand.NewPCG(seed, w+1)), pool, w)
+			errs <- envs[w%uint64(len(envs))].randomWrites(uid, rand.New(rand.NewPCG(seed, w+1)), pool, w)
 		})
 	}
 	done := make(chan struct{})
@@ -150,6 +157,11 @@ func runSyncProperty(t *testing.T, e *testEnv, seed uint64) error {
 	}
 	if len(quiet.Changes) != 0 || quiet.HasMore {
 		return fmt.Errorf("after the end, nothing changed, yet: %+v", quiet)
+	}
+	var twice int
+	if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM (SELECT "change_seq" FROM (SELECT "change_seq" FROM "tasks" WHERE "user_id" = $1 AND "change_seq" IS NOT NULL `+
+		`UNION ALL SELECT "change_seq" FROM "task_tombstones" WHERE "user_id" = $1) AS "s" GROUP BY "change_seq" HAVING COUNT(*) > 1) AS "d"`, uid).Scan(&twice); err != nil || twice > 0 {
+		return fmt.Errorf("%d change numbers used twice (%v)", twice, err)
 	}
 	return e.checkStats(t, uid, local)
 }

@@ -19,12 +19,16 @@ import (
 // tasks: the deletion neither deadlocks with them (PostgreSQL's 40P01 would
 // make either side a 500) nor waits behind a stream of them, every write is
 // answered with a success or a 404/401, and nothing of the user remains:
-// tasks, counter row and tombstones go with the user.
+// tasks, counter row and tombstones go with the user. The writes come
+// through two modules on the database (two processes, each with its own
+// gate), and a third of the PATCHes name no completed (on PostgreSQL the
+// one-statement path, with its own lock order).
 func TestWritesRaceUserDeletion(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			e := newTestEnv(t, b)
-			for round := range uint64(4) {
+			envs := []*testEnv{e, newTestEnvWith(t, e.db, Deps{})}
+			for round := range uint64(6) {
 				uid := e.user(t)
 				pool := &idPool{}
 				for i := range 20 {
@@ -38,6 +42,7 @@ func TestWritesRaceUserDeletion(t *testing.T) {
 					failure error
 				)
 				for w := range uint64(6) {
+					e := envs[w%2]
 					wg.Go(func() {
 						r := rand.New(rand.NewPCG(round, w))
 						for i := uint64(0); !stop.Load(); i++ {
@@ -52,6 +57,9 @@ func TestWritesRaceUserDeletion(t *testing.T) {
 								}
 							case "PATCH":
 								body = fmt.Sprintf(`{"title":"w%d","completed":%v}`, i, i%2 == 0)
+								if i%3 == 0 {
+									body = fmt.Sprintf(`{"title":"w%d-%d"}`, w, i)
+								}
 							}
 							st, resp, _, err := e.send(uid, method, path, body, nil)
 							mu.Lock()
