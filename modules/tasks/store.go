@@ -421,6 +421,39 @@ func delta(was, is bool) int64 {
 	return 0
 }
 
+// A toggle and a delete change the counts by the task's state as they find
+// it under the locks, which only the write itself tells (its RETURNING).
+// Their statements therefore take the change number in a first CTE, "s",
+// that locks the user's row and then the counter row (FOR UPDATE, which
+// reads the row's latest version) and returns the next number; the write
+// takes it from "s"; and a last CTE, "c", sets the counter's number and
+// moves its counts by what the write returned. PostgreSQL runs "s" before
+// the write and the write before "c", as each reads the one before it, and
+// "c" updates the row "s" locked. Parameters: $1 id, $2 user_id, $3 now.
+const nextSeqCTE = `WITH "s" AS (SELECT "seq" + 1 AS "seq" FROM "task_counters" WHERE "user_id" = $2` +
+	` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $2 FOR NO KEY UPDATE) FOR UPDATE), `
+
+// toggleOneSQL flips a task in one statement (PostgreSQL), as toggleSQL.
+var toggleOneSQL = nextSeqCTE +
+	`"t" AS (UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
+	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END, "change_seq" = "s"."seq" ` +
+	`FROM "s" WHERE "id" = $1 AND "user_id" = $2 RETURNING ` + taskColumns + `), ` +
+	`"c" AS (UPDATE "task_counters" SET "seq" = "s"."seq", "completed" = "task_counters"."completed" + CASE WHEN "t"."completed" THEN 1 ELSE -1 END ` +
+	`FROM "s", "t" WHERE "task_counters"."user_id" = $2) ` +
+	`SELECT ` + taskColumns + ` FROM "t"`
+
+// deleteOneSQL deletes a task and writes its tombstone in one statement
+// (PostgreSQL), as deleteSQL and tombstoneSQL; it returns whether the task
+// was completed.
+const deleteOneSQL = nextSeqCTE +
+	`"d" AS (DELETE FROM "tasks" USING "s" WHERE "tasks"."id" = $1 AND "tasks"."user_id" = $2 ` +
+	`RETURNING "tasks"."id", "tasks"."completed", "s"."seq"), ` +
+	`"b" AS (INSERT INTO "task_tombstones" ("id", "user_id", "change_seq", "deleted_at") SELECT "d"."id", $2, "d"."seq", $3 FROM "d"), ` +
+	`"c" AS (UPDATE "task_counters" SET "seq" = "d"."seq", "total" = "task_counters"."total" - 1, ` +
+	`"completed" = "task_counters"."completed" - CASE WHEN "d"."completed" THEN 1 ELSE 0 END ` +
+	`FROM "d" WHERE "task_counters"."user_id" = $2) ` +
+	`SELECT "completed" FROM "d"`
+
 func (s *store) create(ctx context.Context, userID string, in CreateInput, now time.Time) (Task, error) {
 	if s.oneStatement {
 		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) {
@@ -476,6 +509,15 @@ var toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "comple
 // the count in the rare case the bump read a state older than the one the
 // UPDATE flipped.
 func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Time) (Task, error) {
+	if s.oneStatement {
+		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.direct, toggleOneSQL, id, userID, now) })
+		switch {
+		case err != nil:
+			return Task{}, fmt.Errorf("toggle task: %w", err)
+		case ok:
+			return t, nil
+		}
+	}
 	var t Task
 	err := s.write(ctx, userID, bump{taskID: id, ifCompleted: -1, ifPending: 1}, func(tx *ent.Tx, c change) (bool, error) {
 		var ok bool
@@ -664,6 +706,19 @@ func (p *patchParts) param(v any) string {
 // the tombstone, COMMIT; a sixth statement corrects the count in the rare
 // case the bump read an older state than the one deleted.
 func (s *store) delete(ctx context.Context, userID string, id int64, now time.Time) error {
+	if s.oneStatement {
+		_, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) {
+			var completed bool
+			found, err := queryRow(ctx, s.direct, deleteOneSQL, []any{id, userID, now}, &completed)
+			return Task{}, found, err
+		})
+		switch {
+		case err != nil:
+			return fmt.Errorf("delete task: %w", err)
+		case ok:
+			return nil
+		}
+	}
 	err := s.write(ctx, userID, bump{total: -1, taskID: id, ifCompleted: -1}, func(tx *ent.Tx, c change) (bool, error) {
 		completed, err := deleteTask(ctx, tx, userID, id, c.seq, now)
 		if err != nil {
