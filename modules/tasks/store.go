@@ -230,16 +230,18 @@ func newCounterSQL(dia string) counterSQL {
 // starve the deletion, while exclusive waiters queue in turn.
 const lockUserSQL = ` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $1 FOR NO KEY UPDATE)`
 
-// One statement per write (PostgreSQL). The common writes, a create and a
-// PATCH of fields other than completed without If-Match, need no decision
-// between their statements: on PostgreSQL each runs as one statement whose
-// first part, a data-modifying CTE, is the bump (the user's row lock, then
-// the counter row, returning the change number) and whose main part is the
-// write, which takes its change number from the CTE and so runs only once
-// the bump has its locks. A statement is its own transaction: the locks are
-// held to its commit, as in write's transaction, and the change feed's
-// ordering holds the same way. One round trip instead of four (BEGIN, the
-// bump, the write, COMMIT).
+// One statement per write (PostgreSQL). The common writes, a create, a
+// PATCH of fields other than completed, a toggle and a delete, all without
+// If-Match, need no decision between their statements: on PostgreSQL each
+// runs as one statement whose first part, a CTE, takes the user's row lock,
+// then the counter row, and yields the change number, and whose next part
+// is the write, which takes its change number from that CTE and so runs
+// only once it has its locks (a create and a PATCH bump the counter there,
+// bumpCTE; a toggle and a delete, whose counts depend on what they find,
+// move it after the write, nextSeqCTE). A statement is its own transaction:
+// the locks are held to its commit, as in write's transaction, and the
+// change feed's ordering holds the same way. One round trip instead of
+// four or five (BEGIN, the bump, the write and a tombstone, COMMIT).
 //
 // When the statement returns no row, nothing was written, or (a PATCH whose
 // task changed under it) only a change number was taken, a gap the feed
