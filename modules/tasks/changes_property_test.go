@@ -160,8 +160,11 @@ func runSyncProperty(t *testing.T, envs []*testEnv, seed uint64) error {
 	}
 	var twice int
 	if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM (SELECT "change_seq" FROM (SELECT "change_seq" FROM "tasks" WHERE "user_id" = $1 AND "change_seq" IS NOT NULL `+
-		`UNION ALL SELECT "change_seq" FROM "task_tombstones" WHERE "user_id" = $1) AS "s" GROUP BY "change_seq" HAVING COUNT(*) > 1) AS "d"`, uid).Scan(&twice); err != nil || twice > 0 {
-		return fmt.Errorf("%d change numbers used twice (%v)", twice, err)
+		`UNION ALL SELECT "change_seq" FROM "task_tombstones" WHERE "user_id" = $1) AS "s" GROUP BY "change_seq" HAVING COUNT(*) > 1) AS "d"`, uid).Scan(&twice); err != nil {
+		return fmt.Errorf("count change numbers used twice: %w", err)
+	}
+	if twice > 0 {
+		return fmt.Errorf("%d change numbers used twice", twice)
 	}
 	return e.checkStats(t, uid, local)
 }
