@@ -270,12 +270,21 @@ var createOneSQL = func() string {
 const adjustSQL = `UPDATE "task_counters" SET "total" = "total" + $2, "completed" = "completed" + $3 WHERE "user_id" = $1`
 
 // initCounterSQL creates a user's counter row from their tasks: for a new
-// user, and for one whose tasks predate the change feed. It inserts nothing
-// when the row exists or the user does not.
+// user, for one whose tasks predate the change feed, and for one whose row
+// was lost. Its number is the highest change number left, the tombstones'
+// included, so that none is handed out twice; purged_seq is set to it too,
+// as a lost row's purges are unknown: a sync token from before it is
+// answered 410 (a user with no change yet has 0 for both, and no token
+// is refused). It inserts nothing when the row exists or the user does not.
 const initCounterSQL = `INSERT INTO "task_counters" ("user_id", "seq", "total", "completed", "purged_seq") ` +
-	`SELECT "u"."id", COALESCE(MAX("t"."change_seq"), 0), COUNT("t"."id"), COALESCE(SUM(CASE WHEN "t"."completed" THEN 1 ELSE 0 END), 0), 0 ` +
+	`SELECT "u"."id", ` + lastChangeSQL + `, COUNT("t"."id"), COALESCE(SUM(CASE WHEN "t"."completed" THEN 1 ELSE 0 END), 0), ` + lastChangeSQL + ` ` +
 	`FROM "users" AS "u" LEFT JOIN "tasks" AS "t" ON "t"."user_id" = "u"."id" WHERE "u"."id" = $1 GROUP BY "u"."id" ` +
 	`ON CONFLICT ("user_id") DO NOTHING`
+
+// lastChangeSQL is user $1's highest change number in tasks and
+// tombstones, 0 when there is none.
+const lastChangeSQL = `COALESCE((SELECT MAX("n") FROM (SELECT "change_seq" AS "n" FROM "tasks" WHERE "user_id" = $1 ` +
+	`UNION ALL SELECT "change_seq" FROM "task_tombstones" WHERE "user_id" = $1) AS "c"), 0)`
 
 // bump is how a write moves the user's counter: it always takes the next
 // change number; total moves by total; completed by ifCompleted or
