@@ -230,6 +230,9 @@ func newCounterSQL(dia string) counterSQL {
 // starve the deletion, while exclusive waiters queue in turn.
 const lockUserSQL = ` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $1 FOR NO KEY UPDATE)`
 
+// lockUser is lockUserSQL for the user id in parameter param.
+func lockUser(param string) string { return strings.ReplaceAll(lockUserSQL, "$1", param) }
+
 // One statement per write (PostgreSQL). The common writes, a create, a
 // PATCH of fields other than completed, a toggle and a delete, all without
 // If-Match, need no decision between their statements: on PostgreSQL each
@@ -253,9 +256,8 @@ const lockUserSQL = ` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $1 FOR NO K
 // bumpCTE is the bump of a one-statement write for the user in parameter
 // userParam, moving total by total (a literal).
 func bumpCTE(userParam, total, also string) string {
-	lock := strings.ReplaceAll(lockUserSQL, "$1", userParam)
 	return `WITH "c" AS (UPDATE "task_counters" SET "seq" = "seq" + 1, "total" = "total" + ` + total +
-		` WHERE "user_id" = ` + userParam + also + lock + ` RETURNING "seq") `
+		` WHERE "user_id" = ` + userParam + also + lockUser(userParam) + ` RETURNING "seq") `
 }
 
 // createOneSQL inserts a task with the next change number: $1 is the user
@@ -441,8 +443,8 @@ func delta(was, is bool) int64 {
 // moves its counts by what the write returned. PostgreSQL runs "s" before
 // the write and the write before "c", as each reads the one before it, and
 // "c" updates the row "s" locked. Parameters: $1 id, $2 user_id, $3 now.
-const nextSeqCTE = `WITH "s" AS (SELECT "seq" + 1 AS "seq" FROM "task_counters" WHERE "user_id" = $2` +
-	` AND EXISTS (SELECT 1 FROM "users" WHERE "id" = $2 FOR NO KEY UPDATE) FOR UPDATE), `
+var nextSeqCTE = `WITH "s" AS (SELECT "seq" + 1 AS "seq" FROM "task_counters" WHERE "user_id" = $2` +
+	lockUser("$2") + ` FOR UPDATE), `
 
 // toggleOneSQL flips a task in one statement (PostgreSQL), as toggleSQL.
 var toggleOneSQL = nextSeqCTE +
@@ -456,7 +458,7 @@ var toggleOneSQL = nextSeqCTE +
 // deleteOneSQL deletes a task and writes its tombstone in one statement
 // (PostgreSQL), as deleteSQL and tombstoneSQL; it returns whether the task
 // was completed.
-const deleteOneSQL = nextSeqCTE +
+var deleteOneSQL = nextSeqCTE +
 	`"d" AS (DELETE FROM "tasks" USING "s" WHERE "tasks"."id" = $1 AND "tasks"."user_id" = $2 ` +
 	`RETURNING "tasks"."id", "tasks"."completed", "s"."seq"), ` +
 	`"b" AS (INSERT INTO "task_tombstones" ("id", "user_id", "change_seq", "deleted_at") SELECT "d"."id", $2, "d"."seq", $3 FROM "d"), ` +

@@ -21,9 +21,9 @@ type Rows interface {
 
 // Query runs one statement outside any transaction and returns its rows,
 // which the caller must close. On PostgreSQL it goes to the pgx pool
-// directly: database/sql's connection wrapper and per-statement locking
-// cost about a tenth of the CPU of a short request (a task read), and a
-// statement on its own needs neither. Waiting for a connection is bounded
+// directly: database/sql's connection wrapper, per-statement locking and
+// conversions cost about a fifth of the server's CPU for a task read
+// (docs/performance.md), and a statement on its own needs none of them. Waiting for a connection is bounded
 // by DB_ACQUIRE_TIMEOUT as on the database/sql path (ErrPoolTimeout). On
 // SQLite it goes through database/sql.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (Rows, error) {

@@ -61,13 +61,7 @@ func (tg target) adopt(t *testing.T, dir fs.FS) migrate.AdoptReport {
 func assertAdoptedSchema(t *testing.T, got, want target) {
 	t.Helper()
 	ctx := context.Background()
-	inspect := func(tg target) *postgres.Driver {
-		drv, err := postgres.Open(tg.db.SQL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return drv.(*postgres.Driver)
-	}
+	inspect := func(tg target) *postgres.Driver { return tg.driver(t).(*postgres.Driver) }
 	gd, wd := inspect(got), inspect(want)
 	gs, err := gd.InspectSchema(ctx, "public", nil)
 	if err != nil {

@@ -74,23 +74,25 @@ func sqlFiles(t *testing.T, dir fs.FS) []string {
 	return names
 }
 
+// driver is the Atlas driver of tg's dialect on its database.
+func (tg target) driver(t *testing.T) atlas.Driver {
+	t.Helper()
+	open := postgres.Open
+	if tg.db.Dialect == dialect.SQLite {
+		open = sqlite.Open
+	}
+	drv, err := open(tg.db.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return drv
+}
+
 // inspect returns the schema of tg as the Atlas driver sees it, without the
 // revisions table.
 func (tg target) inspect(t *testing.T) *schema.Schema {
 	t.Helper()
-	var (
-		drv atlas.Driver
-		err error
-	)
-	if tg.db.Dialect == dialect.SQLite {
-		drv, err = sqlite.Open(tg.db.SQL)
-	} else {
-		drv, err = postgres.Open(tg.db.SQL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := drv.InspectSchema(context.Background(), "", nil)
+	s, err := tg.driver(t).InspectSchema(context.Background(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,19 +108,7 @@ func assertSameSchema(t *testing.T, got, want target) {
 	if a, b := tableNames(g), tableNames(w); !slices.Equal(a, b) {
 		t.Fatalf("tables: got %v, want %v", a, b)
 	}
-	var (
-		drv atlas.Driver
-		err error
-	)
-	if got.db.Dialect == dialect.SQLite {
-		drv, err = sqlite.Open(got.db.SQL)
-	} else {
-		drv, err = postgres.Open(got.db.SQL)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	changes, err := drv.SchemaDiff(g, w)
+	changes, err := got.driver(t).SchemaDiff(g, w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	atlas "ariga.io/atlas/sql/migrate"
 	"ariga.io/atlas/sql/schema"
-	"ariga.io/atlas/sql/sqlite"
 	"entgo.io/ent/dialect"
 
 	"todo/platform/database/dbtest"
@@ -151,10 +150,7 @@ func TestGeneratedRebuildKeepsSQLiteSequence(t *testing.T) {
 	tg.exec(t, `DELETE FROM tasks WHERE id = ?`, highest)
 
 	// The rebuild: tasks.description becomes NOT NULL DEFAULT ''.
-	drv, err := sqlite.Open(tg.db.SQL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	drv := tg.driver(t)
 	live := tg.inspect(t)
 	want := tg.inspect(t)
 	tasks, _ := want.Table("tasks")
