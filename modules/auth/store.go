@@ -19,6 +19,7 @@ import (
 	"todo/ent/refreshtoken"
 	"todo/ent/session"
 	"todo/ent/user"
+	"todo/platform/database"
 	"todo/platform/mail"
 )
 
@@ -668,11 +669,7 @@ var purgeSessionsSQL = [...]string{
 func (s *store) purgeSessions(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for _, q := range purgeSessionsSQL {
-		res, err := s.db.ExecContext(ctx, q, before)
-		if err != nil {
-			return total, fmt.Errorf("purge sessions: %w", err)
-		}
-		n, err := res.RowsAffected()
+		n, err := database.ExecCount(ctx, s.db, q, before)
 		if err != nil {
 			return total, fmt.Errorf("purge sessions: %w", err)
 		}
@@ -688,11 +685,7 @@ var purgeTokensSQL = `DELETE FROM "account_tokens" WHERE "id" IN (SELECT "id" FR
 // purgeTokens deletes one batch of the tokens that expired before before,
 // and returns how many.
 func (s *store) purgeTokens(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, purgeTokensSQL, before)
-	if err != nil {
-		return 0, fmt.Errorf("purge account tokens: %w", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := database.ExecCount(ctx, s.db, purgeTokensSQL, before)
 	if err != nil {
 		return 0, fmt.Errorf("purge account tokens: %w", err)
 	}

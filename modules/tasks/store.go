@@ -929,11 +929,7 @@ func (s *store) liveKey(ctx context.Context, userID, key string, now time.Time) 
 const purgeSQL = `DELETE FROM "idempotency_keys" WHERE "id" IN (SELECT "id" FROM "idempotency_keys" WHERE "expires_at" <= $1 LIMIT 1000)`
 
 func (s *store) purgeKeys(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, purgeSQL, now)
-	if err != nil {
-		return 0, fmt.Errorf("purge idempotency keys: %w", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := database.ExecCount(ctx, s.db, purgeSQL, now)
 	if err != nil {
 		return 0, fmt.Errorf("purge idempotency keys: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"todo/ent"
 	"todo/ent/task"
+	"todo/platform/database"
 )
 
 // The change feed, and why it never skips a change.
@@ -324,11 +325,7 @@ func purgeUserTx(ctx context.Context, tx *ent.Tx, purgedSQL, userID string, upTo
 	case !found: // the user is being deleted, tombstones and all
 		return 0, nil
 	}
-	res, err := tx.ExecContext(ctx, purgeDeleteSQL, userID, upTo, cutoff)
-	if err != nil {
-		return 0, fmt.Errorf("purge tombstones: %w", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := database.ExecCount(ctx, tx, purgeDeleteSQL, userID, upTo, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("purge tombstones: %w", err)
 	}

@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -80,4 +81,21 @@ func (r *pgxRows) Close() error {
 		r.conn.Release()
 	})
 	return r.Err()
+}
+
+// Execer runs a statement that returns no rows: a *sql.DB, a *sql.Tx, an
+// *ent.Tx (database/sql's signature).
+type Execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// ExecCount runs a statement on db and returns how many rows it changed:
+// the batches of the background purges, which stop when one comes back
+// short.
+func ExecCount(ctx context.Context, db Execer, query string, args ...any) (int64, error) {
+	res, err := db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }

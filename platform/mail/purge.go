@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"todo/platform/background"
+	"todo/platform/database"
 )
 
 // How long finished mail is kept after it was queued: sent mail for a week,
@@ -45,11 +46,7 @@ func (w *Worker) Purge(ctx context.Context) (int64, error) {
 			before = now.Add(-keepFailed)
 		}
 		for range purgeMaxBatches {
-			res, err := w.db.ExecContext(ctx, q, before)
-			if err != nil {
-				return total, fmt.Errorf("purge mail: %w", err)
-			}
-			n, err := res.RowsAffected()
+			n, err := database.ExecCount(ctx, w.db, q, before)
 			if err != nil {
 				return total, fmt.Errorf("purge mail: %w", err)
 			}
