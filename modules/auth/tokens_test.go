@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,4 +252,57 @@ func bytesIndex(c, want byte) int {
 		return 1
 	}
 	return 0
+}
+
+// TestVerifiedCacheConcurrentCollisions: many goroutines verify tokens
+// that share slots (twice as many tokens as slots, each its own user
+// and session) while the clock moves to their expiry: a token is never
+// answered with another's identity, and none is accepted at or after its
+// expiry. Run with -race.
+func TestVerifiedCacheConcurrentCollisions(t *testing.T) {
+	clk := newClock()
+	m := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, clk.Now, nil)
+	type ident struct{ tok, uid, sid string }
+	ids := make([]ident, 2*verifiedSlots)
+	for i := range ids {
+		uid, sid := uuid.NewString(), uuid.NewString()
+		tok, err := m.access(uid, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = ident{tok, uid, sid}
+	}
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for round := range 3 {
+				for i := g; i < len(ids); i += 3 {
+					id := ids[(i*7+round)%len(ids)]
+					c, _, err := m.verify(ctx, id.tok)
+					if err != nil {
+						t.Errorf("verify: %v", err)
+						return
+					}
+					if c.Subject != id.uid || c.SessionID != id.sid {
+						t.Errorf("token of %s/%s answered as %s/%s", id.uid, id.sid, c.Subject, c.SessionID)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	clk.Advance(time.Minute)
+	for g := range 4 {
+		wg.Go(func() {
+			for i := g; i < len(ids); i += 4 {
+				if _, _, err := m.verify(ctx, ids[i].tok); err == nil {
+					t.Errorf("a token was accepted at its expiry")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

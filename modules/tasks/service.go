@@ -194,8 +194,13 @@ func (s *service) Update(ctx context.Context, userID string, id int64, im ifMatc
 func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatch) (Task, error) {
 	now := s.now()
 	if !im.present {
-		// No precondition: one UPDATE … RETURNING after the bump.
-		return s.store.toggle(ctx, userID, id, now)
+		// No precondition: one UPDATE … RETURNING after the bump; the
+		// locked path when it matched no row (a missing task, or a clock
+		// not past the task's updated_at).
+		t, ok, err := s.store.toggle(ctx, userID, id, now)
+		if err != nil || ok {
+			return t, err
+		}
 	}
 	return s.store.mutate(ctx, userID, id, now, func(cur Task) (Task, action, error) {
 		if !im.matches(etagOf(cur)) {

@@ -450,7 +450,7 @@ var nextSeqCTE = `WITH "s" AS (SELECT "seq" + 1 AS "seq" FROM "task_counters" WH
 var toggleOneSQL = nextSeqCTE +
 	`"t" AS (UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
 	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END, "change_seq" = "s"."seq" ` +
-	`FROM "s" WHERE "id" = $1 AND "user_id" = $2 RETURNING ` + taskColumns + `), ` +
+	`FROM "s" WHERE "id" = $1 AND "user_id" = $2 AND "updated_at" < $3 RETURNING ` + taskColumns + `), ` +
 	`"c" AS (UPDATE "task_counters" SET "seq" = "s"."seq", "completed" = "task_counters"."completed" + CASE WHEN "t"."completed" THEN 1 ELSE -1 END ` +
 	`FROM "s", "t" WHERE "task_counters"."user_id" = $2) ` +
 	`SELECT ` + taskColumns + ` FROM "t"`
@@ -512,42 +512,48 @@ func insertTask(ctx context.Context, tx *ent.Tx, userID string, in CreateInput, 
 // toggleSQL flips a task, its row locked by the UPDATE itself. Right-hand
 // sides read the old row. The typed NULL lets PostgreSQL deduce one type for
 // $3 in both places (a bare NULL would make the CASE text); SQLite casts
-// NULL to NULL. $4 is the write's change number.
+// NULL to NULL. $4 is the write's change number. Only a task whose
+// updated_at is before $3 is flipped (as patchSQL), so that updated_at never
+// goes back and two toggles never give back an earlier ETag; otherwise no
+// row, and the caller takes the locked path (writeTime).
 var toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "completed", ` +
 	`"completed_at" = CASE WHEN "completed" THEN CAST(NULL AS TIMESTAMPTZ) ELSE $3 END, "change_seq" = $4 ` +
-	`WHERE "id" = $1 AND "user_id" = $2 RETURNING ` + taskColumns
+	`WHERE "id" = $1 AND "user_id" = $2 AND "updated_at" < $3 RETURNING ` + taskColumns
 
 // toggle flips a task: BEGIN, the bump (which also reads the task's state
 // and counts the flip by it), the UPDATE, COMMIT; a fifth statement corrects
 // the count in the rare case the bump read a state older than the one the
-// UPDATE flipped.
-func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Time) (Task, error) {
+// UPDATE flipped. ok is false when no row matched: the task does not exist,
+// or now's clock has not passed its updated_at (both statements flip only a
+// task older than now, so that every write gets a later updated_at and a new
+// ETag); the caller then takes the locked path, which resolves both.
+func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Time) (Task, bool, error) {
 	if s.oneStatement {
 		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.direct, toggleOneSQL, id, userID, now) })
 		switch {
 		case err != nil:
-			return Task{}, fmt.Errorf("toggle task: %w", err)
+			return Task{}, false, fmt.Errorf("toggle task: %w", err)
 		case ok:
-			return t, nil
+			return t, true, nil
 		}
 	}
 	var t Task
+	var ok bool
 	err := s.write(ctx, userID, bump{taskID: id, ifCompleted: -1, ifPending: 1}, func(tx *ent.Tx, c change) (bool, error) {
-		var ok bool
 		var err error
 		t, ok, err = queryTask(ctx, inTx(tx), toggleSQL, id, userID, now, c.seq)
 		switch {
 		case err != nil:
 			return false, fmt.Errorf("toggle task: %w", err)
 		case !ok:
-			return false, ErrTaskNotFound
+			return false, nil
 		}
 		return true, s.adjust(ctx, tx, userID, 0, delta(!t.Completed, t.Completed)-c.applied)
 	})
 	if errors.Is(err, errUserGone) {
-		return Task{}, ErrTaskNotFound
+		return Task{}, false, ErrTaskNotFound
 	}
-	return t, err
+	return t, ok, err
 }
 
 // queryTask runs a statement that returns at most one task (and, with

@@ -80,3 +80,49 @@ func TestQueryDirect(t *testing.T) {
 		t.Fatalf("%d connections still acquired after a failed statement", n)
 	}
 }
+
+// TestQueryCancelMidScan: a caller whose context ends mid-scan, or who
+// stops reading early, gets its connection back to the pool on Close, and
+// the pool's one connection serves the next statement.
+func TestQueryCancelMidScan(t *testing.T) {
+	cfg := dbtest.Config(dbtest.NewEmpty(t))
+	cfg.MaxConns, cfg.AcquireTimeout = 1, 500*time.Millisecond
+	db := dbtest.Open(t, cfg)
+	for _, cancelIt := range []bool{true, false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		rows, err := db.Query(ctx, `SELECT g, pg_sleep(CASE WHEN g = 2 THEN 0.2 ELSE 0 END) FROM generate_series(1, 100000) AS g`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rows.Next() {
+			t.Fatal(rows.Err())
+		}
+		if cancelIt {
+			cancel()
+			for rows.Next() {
+			}
+			if rows.Err() == nil {
+				t.Error("no error after the context ended mid-scan")
+			}
+		}
+		_ = rows.Close()
+		cancel()
+		began := time.Now()
+		for db.Pool.Stat().AcquiredConns() != 0 {
+			if time.Since(began) > 2*time.Second {
+				t.Fatalf("cancel %v: a connection still acquired after %s", cancelIt, time.Since(began))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("cancel %v: connection back after %s", cancelIt, time.Since(began))
+		r2, err := db.Query(context.Background(), `SELECT 1`)
+		if err != nil {
+			t.Fatalf("cancel %v: next statement: %v", cancelIt, err)
+		}
+		var one int
+		if !r2.Next() || r2.Scan(&one) != nil || one != 1 {
+			t.Fatalf("cancel %v: next statement read %d, %v", cancelIt, one, r2.Err())
+		}
+		_ = r2.Close()
+	}
+}

@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +83,51 @@ func TestGathering(t *testing.T) {
 	}
 	if plain := New(out, config.Log{}); Access(plain) != plain {
 		t.Fatal("Access of New's logger is not that logger")
+	}
+}
+
+// TestGatheringConcurrentOrder: writers interleave access lines and other
+// records while the timer flushes and the log closes midway: every line is
+// written whole, once, and each writer's records keep their order.
+func TestGatheringConcurrentOrder(t *testing.T) {
+	out := &lockedBuffer{}
+	log, closeLog := NewGathering(out, config.Log{Level: "info"})
+	access := Access(log)
+	const writers, n = 8, 2000
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range n {
+				if i%5 == 4 {
+					log.With("k", "v").Warn("other", "w", w, "i", i)
+				} else {
+					access.Info("request", "w", w, "i", i)
+				}
+				if w == 0 && i == n/2 {
+					closeLog()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	closeLog()
+	text, _ := out.state()
+	last := make([]int, writers)
+	for k := range last {
+		last[k] = -1
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) != writers*n {
+		t.Fatalf("%d lines, want %d", len(lines), writers*n)
+	}
+	for _, l := range lines {
+		var r struct{ W, I int }
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if r.I <= last[r.W] {
+			t.Fatalf("writer %d: record %d after %d", r.W, r.I, last[r.W])
+		}
+		last[r.W] = r.I
 	}
 }
