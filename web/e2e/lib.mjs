@@ -164,6 +164,12 @@ export async function startWithTasks(browser, name = 'Ann', seedTitles = []) {
   const seeded = await seed(acct.access_token, seedTitles);
   const page = await signedIn(ctx, acct.email, name);
   await taskList(page).waitFor();
+  if (seedTitles.length > 0) {
+    // The list is there before its first page: wait for the newest task, so
+    // that a test changing tasks behind the page's back does so after the
+    // page has read them.
+    await taskList(page).getByRole('checkbox', { name: seedTitles.at(-1), exact: true }).first().waitFor();
+  }
   return { ctx, page, token: acct.access_token, seeded };
 }
 
