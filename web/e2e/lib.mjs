@@ -176,9 +176,15 @@ export async function startWithTasks(browser, name = 'Ann', seedTitles = []) {
 /** taskList is the list named Tasks. */
 export const taskList = (page) => page.getByRole('list', { name: 'Tasks' });
 
-/** titles returns the accessible names of the checkboxes in the Tasks list, in order. */
+/**
+ * titles returns the labels of the visible checkboxes in the Tasks list, in order. The list is read
+ * in one evaluation: handles to its checkboxes taken first could name a row the page has redrawn
+ * since (a saved task's row is rebuilt), whose old checkbox has no label any more.
+ */
 export async function titles(page) {
-  return taskList(page).getByRole('checkbox').evaluateAll((els) => els.map((e) => e.labels[0].textContent));
+  return taskList(page).evaluate((list) => [...list.querySelectorAll('input[type=checkbox]')]
+    .filter((e) => e.checkVisibility() && !e.closest('[aria-hidden="true"]'))
+    .map((e) => e.labels[0].textContent));
 }
 
 /** eventually polls fn until it returns without throwing, or rethrows after timeout ms. */
