@@ -166,10 +166,13 @@ func (m *tokenMaker) verify(ctx context.Context, token string) (claims accessCla
 // accepted, so that the next request with the same token skips the
 // signature and the decoding of its claims (most of verify's CPU; each
 // client sends its token many times). A token is remembered whole and
-// found only by an exact match of every byte, and is refused again from
-// its expiry, as verify would; whether its session is live is not verify's
-// question and is asked after it on every request, as before. External
-// tokens are not remembered: their issuer's keys change without a restart.
+// found only by an exact match of every byte. It is answered from the
+// cache only between its issue time (or not-before, if later) and its
+// expiry, where verify would accept it too; outside them (the clock stepped
+// back before it, or reached the expiry) verify decides again. Whether its
+// session is live is not verify's question and is asked after it on every
+// request, as before. External tokens are not remembered: their issuer's
+// keys change without a restart.
 //
 // The cache is verifiedSlots entries chosen by a hash of the token, each
 // overwritten by the next token that falls in it: memory stays bounded
@@ -182,10 +185,10 @@ type verifiedCache struct {
 const verifiedSlots = 4096 // a power of two
 
 type verifiedSlot struct {
-	mu     sync.Mutex
-	token  string
-	claims accessClaims
-	exp    time.Time
+	mu        sync.Mutex
+	token     string
+	claims    accessClaims
+	from, exp time.Time // accepted from (iat, or nbf if later) until exp
 }
 
 func newVerifiedCache() *verifiedCache { return &verifiedCache{seed: maphash.MakeSeed()} }
@@ -194,13 +197,12 @@ func (c *verifiedCache) slot(token string) *verifiedSlot {
 	return &c.slots[maphash.String(c.seed, token)&(verifiedSlots-1)]
 }
 
-// get returns the claims of token if it is remembered and not expired at
-// now.
+// get returns the claims of token if it is remembered and valid at now.
 func (c *verifiedCache) get(token string, now time.Time) (accessClaims, bool) {
 	s := c.slot(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.token != token || !now.Before(s.exp) {
+	if s.token != token || now.Before(s.from) || !now.Before(s.exp) {
 		return accessClaims{}, false
 	}
 	return s.claims, true
@@ -211,10 +213,17 @@ func (c *verifiedCache) put(token string, claims accessClaims) {
 	if claims.ExpiresAt == nil {
 		return
 	}
+	var from time.Time
+	if claims.IssuedAt != nil {
+		from = claims.IssuedAt.Time
+	}
+	if claims.NotBefore != nil && claims.NotBefore.After(from) {
+		from = claims.NotBefore.Time
+	}
 	s := c.slot(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.token, s.claims, s.exp = token, claims, claims.ExpiresAt.Time
+	s.token, s.claims, s.from, s.exp = token, claims, from, claims.ExpiresAt.Time
 }
 
 // key chooses the key that verifies t by the issuer its claims name: the

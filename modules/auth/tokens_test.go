@@ -306,3 +306,31 @@ func TestVerifiedCacheConcurrentCollisions(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestVerifiedCacheSameAnswers: a remembered token is answered as verify
+// answers it without the cache. After the clock steps back before the
+// token's issue time, verify refuses it (issued in the future); so must a
+// second look that finds it remembered. Forward again, it is accepted.
+func TestVerifiedCacheSameAnswers(t *testing.T) {
+	clk := newClock()
+	m := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, clk.Now, nil)
+	tok, err := m.access(uuid.NewString(), uuid.NewString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.verify(t.Context(), tok); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	clk.Advance(-2 * time.Second)
+	fresh := newTokenMaker([]byte(testSecret), "todo", "todo-api", time.Minute, clk.Now, nil)
+	if _, _, err := fresh.verify(t.Context(), tok); err == nil {
+		t.Fatal("without the cache: a token issued in the future accepted; the test's premise is wrong")
+	}
+	if _, _, err := m.verify(t.Context(), tok); err == nil {
+		t.Error("a remembered token accepted before its issue time, which verify refuses without the cache")
+	}
+	clk.Advance(2 * time.Second)
+	if _, _, err := m.verify(t.Context(), tok); err != nil {
+		t.Errorf("at its issue time again: %v", err)
+	}
+}
