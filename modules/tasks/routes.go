@@ -16,6 +16,7 @@ import (
 	"todo/ent"
 	"todo/platform/background"
 	"todo/platform/config"
+	"todo/platform/database"
 	"todo/platform/httpx"
 )
 
@@ -27,7 +28,7 @@ type Deps struct {
 	// Query, when set, runs the statements that are not in a transaction
 	// (database.DB.Query: pgx directly on PostgreSQL); else they go through
 	// DB.
-	Query  Query
+	Query  database.QueryFunc
 	Config config.Tasks
 	// Secret keys the MACs of list cursors and sync tokens. When empty, a
 	// random key is used, and neither survives a restart.

@@ -195,8 +195,8 @@ func (s *service) Toggle(ctx context.Context, userID string, id int64, im ifMatc
 	now := s.now()
 	if !im.present {
 		// No precondition: one UPDATE … RETURNING after the bump; the
-		// locked path when it matched no row (a missing task, or a clock
-		// not past the task's updated_at).
+		// locked path when it matched no row (a missing task, a user's
+		// first write, or a clock not past the task's updated_at).
 		t, ok, err := s.store.toggle(ctx, userID, id, now)
 		if err != nil || ok {
 			return t, err

@@ -32,7 +32,7 @@ type store struct {
 	db *ent.Client
 	// direct runs the statements outside transactions: reads and the
 	// one-statement writes.
-	direct   Query
+	direct   database.QueryFunc
 	counters counterSQL
 	gate     *userGate // a user's writes queue here, not in connections
 	// oneStatement: the common writes run as one statement each
@@ -40,34 +40,15 @@ type store struct {
 	oneStatement bool
 }
 
-func newStore(db *ent.Client, dia string, direct Query) *store {
+func newStore(db *ent.Client, dia string, direct database.QueryFunc) *store {
 	if direct == nil {
-		direct = sqlQuerier{db}.query
+		direct = database.Via(db)
 	}
 	return &store{db: db, direct: direct, counters: newCounterSQL(dia), gate: newUserGate(), oneStatement: dia == dialect.Postgres}
 }
 
-// Query runs one statement and returns its rows (database.DB.Query).
-type Query func(ctx context.Context, query string, args ...any) (database.Rows, error)
-
-// sqlQuerier runs statements through database/sql: on the Ent client, or
-// in a transaction.
-type sqlQuerier struct {
-	q interface {
-		QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
-	}
-}
-
-func (s sqlQuerier) query(ctx context.Context, query string, args ...any) (database.Rows, error) {
-	rows, err := s.q.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller reads and closes the rows
-	if err != nil {
-		return nil, err
-	}
-	return rows, nil
-}
-
 // inTx runs statements in tx.
-func inTx(tx *ent.Tx) Query { return sqlQuerier{tx}.query }
+func inTx(tx *ent.Tx) database.QueryFunc { return database.Via(tx) }
 
 // action is what a mutation decides to do with the row it read.
 type action uint8
@@ -355,8 +336,8 @@ func (s *store) write(ctx context.Context, userID string, b bump, fn func(tx *en
 	}
 }
 
-// writeOne runs a one-statement write (createOneSQL) at the user's turn
-// of the gate.
+// writeOne runs a one-statement write (see "One statement per write") at
+// the user's turn of the gate.
 func (s *store) writeOne(ctx context.Context, userID string, run func() (Task, bool, error)) (Task, bool, error) {
 	leave, err := s.gate.enter(ctx, userID)
 	if err != nil {
@@ -523,19 +504,19 @@ var toggleSQL = `UPDATE "tasks" SET "updated_at" = $3, "completed" = NOT "comple
 // toggle flips a task: BEGIN, the bump (which also reads the task's state
 // and counts the flip by it), the UPDATE, COMMIT; a fifth statement corrects
 // the count in the rare case the bump read a state older than the one the
-// UPDATE flipped. ok is false when no row matched: the task does not exist,
-// or now's clock has not passed its updated_at (both statements flip only a
-// task older than now, so that every write gets a later updated_at and a new
-// ETag); the caller then takes the locked path, which resolves both.
+// UPDATE flipped. On PostgreSQL it is one statement (toggleOneSQL). ok is
+// false when no row matched: the task does not exist, the user has no
+// counter row yet, or now's clock has not passed the task's updated_at
+// (both statements flip only a task older than now, so that every write
+// gets a later updated_at and a new ETag); the caller then takes the locked
+// path (mutate), which resolves each.
 func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Time) (Task, bool, error) {
 	if s.oneStatement {
 		t, ok, err := s.writeOne(ctx, userID, func() (Task, bool, error) { return queryTask(ctx, s.direct, toggleOneSQL, id, userID, now) })
-		switch {
-		case err != nil:
+		if err != nil {
 			return Task{}, false, fmt.Errorf("toggle task: %w", err)
-		case ok:
-			return t, true, nil
 		}
+		return t, ok, nil
 	}
 	var t Task
 	var ok bool
@@ -558,12 +539,12 @@ func (s *store) toggle(ctx context.Context, userID string, id int64, now time.Ti
 
 // queryTask runs a statement that returns at most one task (and, with
 // seq, its change number after it); ok is false when it returned none.
-func queryTask(ctx context.Context, q Query, query string, args ...any) (t Task, ok bool, err error) {
+func queryTask(ctx context.Context, q database.QueryFunc, query string, args ...any) (t Task, ok bool, err error) {
 	t, _, ok, err = queryTaskSeq(ctx, q, false, query, args...)
 	return t, ok, err
 }
 
-func queryTaskSeq(ctx context.Context, q Query, withSeq bool, query string, args ...any) (t Task, seq stdsql.NullInt64, ok bool, err error) {
+func queryTaskSeq(ctx context.Context, q database.QueryFunc, withSeq bool, query string, args ...any) (t Task, seq stdsql.NullInt64, ok bool, err error) {
 	rows, err := q(ctx, query, args...)
 	if err != nil {
 		return Task{}, seq, false, err

@@ -334,7 +334,7 @@ func purgeUserTx(ctx context.Context, tx *ent.Tx, purgedSQL, userID string, upTo
 
 // queryRow runs a statement that returns at most one row and scans it into
 // dest; found is false when it returned none.
-func queryRow(ctx context.Context, q Query, query string, args []any, dest ...any) (found bool, err error) {
+func queryRow(ctx context.Context, q database.QueryFunc, query string, args []any, dest ...any) (found bool, err error) {
 	rows, err := q(ctx, query, args...)
 	if err != nil {
 		return false, err

@@ -29,11 +29,7 @@ type Rows interface {
 // SQLite it goes through database/sql.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (Rows, error) {
 	if db.Pool == nil {
-		rows, err := db.SQL.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller reads and closes the rows
-		if err != nil {
-			return nil, err
-		}
-		return rows, nil
+		return querySQL(ctx, db.SQL, query, args...)
 	}
 	conn, err := acquire(ctx, db.Pool, db.acquireTimeout)
 	if err != nil {
@@ -45,6 +41,31 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (Rows, error
 		return nil, err
 	}
 	return &pgxRows{Rows: rows, conn: conn}, nil
+}
+
+// QueryFunc runs one statement and returns its rows, which the caller must
+// close: DB.Query, or Via's.
+type QueryFunc func(ctx context.Context, query string, args ...any) (Rows, error)
+
+// Querier runs statements through database/sql: a *sql.DB, a *sql.Tx, an
+// Ent client or transaction.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Via runs statements on q, such as those of a transaction.
+func Via(q Querier) QueryFunc {
+	return func(ctx context.Context, query string, args ...any) (Rows, error) {
+		return querySQL(ctx, q, query, args...)
+	}
+}
+
+func querySQL(ctx context.Context, q Querier, query string, args ...any) (Rows, error) {
+	rows, err := q.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller reads and closes the rows
+	if err != nil {
+		return nil, err // not a nil *sql.Rows in a non-nil Rows
+	}
+	return rows, nil
 }
 
 // acquire takes a connection from the pool, waiting at most timeout.
